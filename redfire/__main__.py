@@ -1,0 +1,5 @@
+"""``python -m redfire`` runs the CLI."""
+
+from redfire.cli import main
+
+main()

@@ -1,0 +1,36 @@
+"""Prometheus metrics, all named ``redfire_*``; labels have bounded cardinality."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter(
+    "redfire_events_total", "Records consumed, by topic and outcome", ["topic", "outcome"]
+)
+DEAD_LETTERS = Counter(
+    "redfire_dead_letters_total", "Records sent to dead_letters, by reason", ["topic", "reason"]
+)
+DECISIONS = Counter("redfire_decisions_total", "Order decisions, by result", ["decision"])
+REJECTIONS = Counter("redfire_rejections_total", "Failed pre-trade checks, by check", ["check"])
+DECISION_LATENCY = Histogram(
+    "redfire_decision_latency_seconds",
+    "Time from reading an order request to emitting its decision",
+    buckets=(50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.5),
+)
+ILLEGAL_TRANSITIONS = Counter(
+    "redfire_illegal_transitions_total", "Order lifecycle transitions refused", ["event"]
+)
+DUPLICATES = Counter("redfire_duplicates_total", "Records ignored as already seen", ["topic"])
+TICK_OUTCOMES = Counter(
+    "redfire_ticks_total", "Ticks by bar outcome (applied, new_bar, late, duplicate…)", ["status"]
+)
+VAR = Gauge("redfire_var", "Latest VaR by account (top accounts only)", ["account", "confidence"])
+ES = Gauge("redfire_es", "Latest expected shortfall by account", ["account", "confidence"])
+ALERTS = Counter(
+    "redfire_alerts_total",
+    "Alert transitions, by rule, severity and state",
+    ["rule_id", "severity", "state"],
+)
+UNKNOWN_ORDER_FILLS = Counter(
+    "redfire_unknown_order_fills_total", "Fills applied for orders RedFire never saw"
+)

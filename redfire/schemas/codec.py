@@ -1,0 +1,283 @@
+"""Decode JSON or Confluent-framed Avro into validated records; encode outputs.
+
+Decoding never raises on bad input: it returns a :class:`DecodeFailure` whose
+``reason`` is a short metric label and whose ``error`` says what was wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import fastavro
+
+from redfire.schemas import records
+from redfire.schemas.registry import AvroSchema, schema
+
+T = TypeVar("T")
+AVRO_MAGIC = 0
+MAX_ID_LENGTH = 256
+JsonDict = dict[str, Any]
+
+
+class InvalidRecord(ValueError):
+    """A record that cannot be used; ``reason`` is a short label for metrics."""
+
+    def __init__(self, reason: str, error: str) -> None:
+        super().__init__(error)
+        self.reason = reason
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeFailure:
+    reason: str
+    error: str
+
+
+@dataclass(frozen=True)
+class RecordKind(Generic[T]):
+    """How one record type is read from and written to the wire."""
+
+    schema_name: str
+    build: Callable[[JsonDict], T]
+    check: Callable[[T], None]
+
+    @property
+    def avro(self) -> AvroSchema:
+        return schema(self.schema_name)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sanity bounds applied to every incoming record."""
+
+    max_record_bytes: int = 1_000_000
+    max_abs_qty: float = 1e12
+    max_price: float = 1e9
+
+
+def decode(raw: bytes | None, kind: RecordKind[T], limits: Limits = Limits()) -> T | DecodeFailure:
+    """Decode and validate one record, detecting JSON or Avro per record."""
+    try:
+        data = _parse(raw, kind.avro, limits)
+        record = kind.build(_normalize(data, kind.avro))
+        kind.check(record)
+        _check_sizes(record, limits)
+    except InvalidRecord as bad:
+        return DecodeFailure(bad.reason, bad.error)
+    return record
+
+
+def _parse(raw: bytes | None, avro: AvroSchema, limits: Limits) -> JsonDict:
+    if not raw:
+        raise InvalidRecord("empty", "empty record: no value bytes")
+    if len(raw) > limits.max_record_bytes:
+        raise InvalidRecord(
+            "too_large", f"record of {len(raw)} bytes exceeds {limits.max_record_bytes}"
+        )
+    if raw[0] == AVRO_MAGIC:
+        return _parse_avro(raw, avro)
+    return _parse_json(raw)
+
+
+def _parse_avro(raw: bytes, avro: AvroSchema) -> JsonDict:
+    if len(raw) < 6:
+        raise InvalidRecord("undecodable", "Avro record shorter than its 5-byte framing")
+    try:
+        value = fastavro.schemaless_reader(io.BytesIO(raw[5:]), avro.parsed, None)
+    except Exception as exc:  # fastavro raises many types for corrupt bytes
+        raise InvalidRecord("undecodable", f"Avro {avro.name} decode failed: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidRecord("undecodable", "Avro value is not a record")
+    return value
+
+
+def _parse_json(raw: bytes) -> JsonDict:
+    try:
+        value = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRecord("undecodable", f"neither Avro nor JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidRecord("wrong_type", f"JSON value is a {type(value).__name__}, not an object")
+    return value
+
+
+def _normalize(data: Mapping[str, Any], avro: AvroSchema) -> JsonDict:
+    out: JsonDict = {}
+    for spec in avro.fields:
+        name = spec["name"]
+        if name in data and data[name] is not None:
+            out[name] = _coerce(name, data[name], spec["type"])
+        elif "default" in spec:
+            out[name] = spec["default"]
+        elif data.get(name, 0) is None:
+            raise InvalidRecord("missing_field", f"field {name!r} is null")
+        else:
+            raise InvalidRecord("missing_field", f"missing field {name!r}")
+    return out
+
+
+def _coerce(name: str, value: Any, avro_type: Any) -> Any:
+    if isinstance(avro_type, list):
+        branches = [t for t in avro_type if t != "null"]
+        return _coerce(name, value, branches[0]) if len(branches) == 1 else value
+    if isinstance(avro_type, dict):
+        return _coerce_complex(name, value, avro_type)
+    coerce = _PRIMITIVES.get(avro_type)
+    return coerce(name, value) if coerce else value
+
+
+def _coerce_complex(name: str, value: Any, avro_type: dict[str, Any]) -> Any:
+    kind = avro_type["type"]
+    if kind == "enum":
+        if not isinstance(value, str) or value.upper() not in avro_type["symbols"]:
+            raise InvalidRecord(
+                "bad_enum", f"field {name!r}: {value!r} is not one of {avro_type['symbols']}"
+            )
+        return value.upper()
+    if kind == "map":
+        if not isinstance(value, dict):
+            raise InvalidRecord("wrong_type", f"field {name!r} must be an object")
+        return dict(value)
+    if kind == "array":
+        if not isinstance(value, list):
+            raise InvalidRecord("wrong_type", f"field {name!r} must be an array")
+        return list(value)
+    return value
+
+
+def _as_string(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidRecord("wrong_type", f"field {name!r} must be a string, got {value!r}")
+    if not value.strip():
+        raise InvalidRecord("bad_value", f"field {name!r} is empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidRecord("bad_value", f"field {name!r} longer than {MAX_ID_LENGTH} chars")
+    return value
+
+
+def _as_double(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRecord("wrong_type", f"field {name!r} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidRecord("not_finite", f"field {name!r} is {number}")
+    return number
+
+
+def _as_long(name: str, value: Any) -> int:
+    if name == "ts" and isinstance(value, str):
+        return _iso_to_epoch_ms(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRecord("wrong_type", f"field {name!r} must be an integer, got {value!r}")
+    if not 0 <= value < 2**63:
+        raise InvalidRecord("bad_value", f"field {name!r} out of range: {value}")
+    return value
+
+
+def _iso_to_epoch_ms(text: str) -> int:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidRecord("bad_value", f"ts {text!r} is not ISO-8601: {exc}") from exc
+    if parsed.tzinfo is None:
+        raise InvalidRecord("bad_value", f"ts {text!r} has no timezone")
+    return round(parsed.timestamp() * 1000)
+
+
+_PRIMITIVES: dict[str, Callable[[str, Any], Any]] = {
+    "string": _as_string,
+    "double": _as_double,
+    "float": _as_double,
+    "long": _as_long,
+    "int": _as_long,
+}
+
+
+def _check_sizes(record: object, limits: Limits) -> None:
+    qty = getattr(record, "qty", None)
+    if qty is not None and abs(qty) > limits.max_abs_qty:
+        raise InvalidRecord("absurd_size", f"qty {qty} exceeds {limits.max_abs_qty:g}")
+    for name in ("price", "bid", "ask"):
+        price = getattr(record, name, None)
+        if price is not None and price > limits.max_price:
+            raise InvalidRecord("absurd_size", f"{name} {price} exceeds {limits.max_price:g}")
+
+
+def _positive(record: object, *names: str) -> None:
+    for name in names:
+        value = getattr(record, name)
+        if value is not None and value <= 0:
+            raise InvalidRecord("non_positive", f"{name} must be > 0, got {value}")
+
+
+def _check_tick(tick: records.Tick) -> None:
+    _positive(tick, "price", "bid", "ask")
+    if tick.volume is not None and tick.volume < 0:
+        raise InvalidRecord("non_positive", f"volume must be >= 0, got {tick.volume}")
+
+
+def _check_order(order: records.OrderRequest) -> None:
+    _positive(order, "price")
+    if order.action != "CANCEL":
+        _positive(order, "qty")
+    if order.order_type == "MARKET" and order.price is not None:
+        raise InvalidRecord("bad_value", "a MARKET order carries no price")
+
+
+def _check_fill(fill: records.Fill) -> None:
+    _positive(fill, "qty", "price")
+
+
+def _no_check(_: object) -> None:
+    return None
+
+
+def _build_command(data: JsonDict) -> records.RiskCommand:
+    return records.RiskCommand(**data)
+
+
+TICK = RecordKind("tick", lambda d: records.Tick(**d), _check_tick)
+ORDER = RecordKind("order_request", lambda d: records.OrderRequest(**d), _check_order)
+FILL = RecordKind("fill", lambda d: records.Fill(**d), _check_fill)
+COMMAND = RecordKind("risk_command", _build_command, _no_check)
+
+
+def to_jsonable(record: object) -> JsonDict:
+    """Return the record as JSON-ready primitives (bytes as base64)."""
+    if not is_dataclass(record) or isinstance(record, type):
+        raise TypeError(f"{record!r} is not a record")
+    return {k: _jsonable_value(v) for k, v in asdict(record).items()}
+
+
+def _jsonable_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, tuple | list):
+        return [_jsonable_value(v) for v in value]
+    return value
+
+
+def encode_json(record: object) -> bytes:
+    """Encode a record as compact JSON."""
+    return json.dumps(to_jsonable(record), separators=(",", ":")).encode()
+
+
+def encode_avro(record: object, schema_name: str) -> bytes:
+    """Encode a record as Confluent-framed Avro (magic byte 0 + 4-byte id)."""
+    avro = schema(schema_name)
+    buffer = io.BytesIO()
+    buffer.write(struct.pack(">bI", AVRO_MAGIC, avro.schema_id))
+    value = asdict(record)  # type: ignore[call-overload]
+    fastavro.schemaless_writer(buffer, avro.parsed, value)
+    return buffer.getvalue()

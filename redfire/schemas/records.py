@@ -1,0 +1,174 @@
+"""The wire records as immutable dataclasses; field names follow the .avsc files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+Side: TypeAlias = Literal["BUY", "SELL"]
+OrderType: TypeAlias = Literal["LIMIT", "MARKET", "IOC", "FOK"]
+OrderAction: TypeAlias = Literal["NEW", "CANCEL", "REPLACE"]
+TimeInForce: TypeAlias = Literal["DAY", "GTC"]
+DecisionValue: TypeAlias = Literal["APPROVED", "REJECTED"]
+Severity: TypeAlias = Literal["INFO", "WARNING", "CRITICAL"]
+AlertState: TypeAlias = Literal["FIRING", "RESOLVED"]
+TradingState: TypeAlias = Literal["ACTIVE", "REDUCE_ONLY", "HALTED"]
+CommandType: TypeAlias = Literal[
+    "SET_CASH",
+    "SET_LIMITS",
+    "HALT",
+    "RESUME",
+    "REDUCE_ONLY",
+    "ADD_RULE",
+    "REMOVE_RULE",
+    "ADD_SCENARIO",
+    "RUN_STRESS",
+]
+PayloadValue: TypeAlias = (
+    bool | int | float | str | dict[str, float | str | None] | list[str] | None
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    symbol: str
+    ts: int
+    price: float
+    bid: float | None = None
+    ask: float | None = None
+    volume: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    order_id: str
+    account: str
+    symbol: str
+    side: Side
+    qty: float
+    ts: int
+    price: float | None = None
+    order_type: OrderType = "LIMIT"
+    action: OrderAction = "NEW"
+    strategy: str | None = None
+    time_in_force: TimeInForce = "DAY"
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    fill_id: str
+    order_id: str
+    account: str
+    symbol: str
+    side: Side
+    qty: float
+    price: float
+    ts: int
+    fee: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    check: str
+    message: str
+    value: float | None = None
+    limit: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDecision:
+    order_id: str
+    account: str
+    symbol: str
+    decision: DecisionValue
+    latency_us: int
+    ts: int
+    reasons: tuple[Reason, ...] = ()
+    var_before: float | None = None
+    var_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskAlert:
+    alert_id: str
+    rule_id: str
+    account: str
+    metric: str
+    value: float
+    threshold: float
+    comparison: str
+    severity: Severity
+    state: AlertState
+    message: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotPosition:
+    symbol: str
+    qty: float
+    avg_cost: float
+    realized_pnl: float
+    market_value: float
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSnapshot:
+    account: str
+    ts: int
+    equity: float
+    cash: float
+    gross_exposure: float
+    net_exposure: float
+    leverage: float
+    realized_pnl: float
+    unrealized_pnl: float
+    daily_pnl: float
+    drawdown: float
+    var_method: str
+    concentration: float
+    trading_state: TradingState
+    var_95: float | None = None
+    var_99: float | None = None
+    es_975: float | None = None
+    positions: tuple[SnapshotPosition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RiskCommand:
+    command_id: str
+    command: CommandType
+    ts: int
+    account: str | None = None
+    payload: dict[str, PayloadValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionImpact:
+    symbol: str
+    qty: float
+    price: float
+    shock: float
+    market_value: float
+    pnl: float
+
+
+@dataclass(frozen=True, slots=True)
+class StressResult:
+    scenario_id: str
+    account: str
+    pnl: float
+    ts: int
+    impacts: tuple[PositionImpact, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    error: str
+    payload: bytes
+    ts: int
+    key: str | None = None
+    reason: str = "invalid"

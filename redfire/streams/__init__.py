@@ -1,0 +1,1 @@
+"""Every topic RedFire reads or writes, declared once."""

@@ -1,0 +1,1 @@
+"""Every table RedFire keeps, and the state types stored in it."""

@@ -1,0 +1,48 @@
+"""The faust tables (DESIGN §5). Values are JSON objects; keys are strings.
+
+faust writes a changelog record only when a key is assigned, so agents always
+build a new value and re-assign it (``table[key] = value``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.types import TableT
+
+from redfire.app import app, settings
+
+JsonValue = dict[str, Any]
+
+
+def _table(name: str, *, global_: bool = False, help_: str) -> TableT[str, Any]:
+    factory = app.GlobalTable if global_ else app.Table
+    return factory(
+        name,
+        schema=faust.Schema(
+            key_type=str, value_type=None, key_serializer="json", value_serializer="json"
+        ),
+        partitions=settings.partitions,
+        default=None,
+        help=help_,
+    )
+
+
+prices = _table("prices", global_=True, help_="symbol → last price, bid/ask, ts")
+bars = _table("bars", help_="symbol → the bar being built")
+returns = _table("returns", global_=True, help_="symbol → ring buffer of bar returns")
+positions = _table("positions", help_="account|symbol → qty, avg cost, realized PnL, fees")
+accounts = _table("accounts", help_="account → cash, high-water mark, trading state")
+orders_state = _table("orders_state", help_="account|order_id → lifecycle state")
+seen_fills = _table("seen_fills", help_="account|fill_id → ts first seen")
+seen_orders = _table("seen_orders", help_="account|order_id → ts first seen")
+seen_commands = _table("seen_commands", help_="command_id → ts first applied")
+limits = _table("limits", global_=True, help_="account or * → limit overrides")
+rules = _table("rules", global_=True, help_="rule_id → monitoring rule")
+scenarios = _table("scenarios", global_=True, help_="scenario_id → stress scenario")
+
+
+def compound_key(*parts: str) -> str:
+    """Return one table key for several parts (``account|symbol``)."""
+    return "|".join(parts)
