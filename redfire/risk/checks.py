@@ -1,0 +1,765 @@
+"""Pre-trade checks (DESIGN §7): one small function per check, each returning a ``CheckResult``.
+
+The caller (the order agent or the what-if view) gathers everything into a frozen
+``OrderContext`` and calls ``run_checks(ctx, limits)``, which evaluates **every** check, never
+stopping at the first failure, so that a decision lists all reasons. ``failed(results)`` keeps
+the failures. Cancels are never checked: only NEW and REPLACE requests come here.
+
+Prices
+  * ``order_price``: the limit price, or the reference (last) price for a market order. Order
+    notional and buying power use it.
+  * ``mark_price``: the reference price (the limit price when there is none). Exposure, position
+    value and concentration are marked with it, as the snapshots are.
+  A check that needs a price when there is none passes with a "skipped" message; the failure is
+  reported once, by ``known_symbol_with_price``.
+
+Post-trade limits (position, gross, net, concentration, VaR) fail only when the value after the
+order is past the limit **and** the order makes it worse: an order that brings an account back
+towards its limits is always allowed, so lowering a limit never traps a position. In the same
+way the daily-loss and drawdown stops only block orders that are not risk-reducing.
+
+A *risk-reducing* order shrinks |position| without flipping its sign; REDUCE_ONLY accepts only
+those, HALTED accepts none.
+
+Comparisons allow a relative tolerance of 1e-9 so that a value equal to its limit up to float
+rounding passes ("at the limit passes, just past it fails").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from redfire.risk.limits import Limits
+from redfire.risk.markets import (
+    A_SHARE_MARKETS,
+    Market,
+    board_lot,
+    daily_limit_band,
+    daily_limit_pct,
+    lot_ok,
+    market_of,
+    on_tick,
+    tick_size,
+)
+
+SIDES = frozenset({"BUY", "SELL"})
+TRADING_STATES = frozenset({"ACTIVE", "REDUCE_ONLY", "HALTED"})
+ORDER_ACTIONS = frozenset({"NEW", "REPLACE"})
+RELATIVE_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The outcome of one check; ``value`` and ``limit`` are what was compared, when numeric."""
+
+    check: str
+    passed: bool
+    value: float | None
+    limit: float | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderContext:
+    """Everything the checks need about one order and its account, gathered by the caller.
+
+    ``ts`` is now (epoch ms); ``price_ts`` the time of ``reference_price``. ``market`` defaults
+    to the symbol's suffix (``markets.market_of``). Counts are *before* this order:
+    ``recent_order_count`` orders and ``recent_cancel_count`` cancels inside the limit windows
+    (``order_rate_window_ms``, ``cancel_rate_window_ms``), ``active_order_count`` open orders.
+    ``symbol_exposure`` defaults to ``position_qty × mark_price``. ``drawdown`` is a fraction of
+    peak equity (0.15 = 15% below the high-water mark). ``var_before`` / ``var_after`` are the
+    account VaR without and with the order (incremental VaR, computed by the caller).
+    ``reserved_buying_power`` is the cash held for open orders (see ``buying_power_to_reserve``);
+    for a REPLACE, leave out what the replaced order reserved. ``board_lot`` overrides the lot
+    from the markets table.
+    """
+
+    account: str
+    order_id: str
+    symbol: str
+    side: str
+    qty: float
+    price: float | None
+    reference_price: float | None
+    ts: int
+    price_ts: int | None = None
+    market: Market | None = None
+    action: str = "NEW"
+    position_qty: float = 0.0
+    equity: float = 0.0
+    cash: float = 0.0
+    reserved_buying_power: float = 0.0
+    gross_exposure: float = 0.0
+    net_exposure: float = 0.0
+    symbol_exposure: float | None = None
+    daily_pnl: float = 0.0
+    drawdown: float = 0.0
+    trading_state: str = "ACTIVE"
+    active_order_count: int = 0
+    recent_order_count: int = 0
+    recent_cancel_count: int = 0
+    is_duplicate: bool = False
+    restricted_symbols: frozenset[str] = frozenset()
+    var_before: float | None = None
+    var_after: float | None = None
+    previous_close: float | None = None
+    is_st: bool = False
+    board_lot: int | None = None
+
+    def __post_init__(self) -> None:
+        market = market_of(self.symbol) if self.market is None else Market(self.market)
+        object.__setattr__(self, "market", market)
+        _require(self.side in SIDES, f"side must be BUY or SELL, got {self.side!r}")
+        _require(
+            self.action in ORDER_ACTIONS, f"action must be NEW or REPLACE, got {self.action!r}"
+        )
+        _require(
+            self.trading_state in TRADING_STATES,
+            f"trading_state must be one of {sorted(TRADING_STATES)}, got {self.trading_state!r}",
+        )
+        _require(_positive(self.qty), f"qty must be a positive number, got {self.qty!r}")
+        for name in ("price", "reference_price", "previous_close"):
+            value = getattr(self, name)
+            _require(value is None or _positive(value), f"{name} must be > 0, got {value!r}")
+
+    @property
+    def venue(self) -> Market:
+        """Return the resolved market (never None after construction)."""
+        return self.market if self.market is not None else market_of(self.symbol)
+
+
+Check = Callable[[OrderContext, Limits], CheckResult]
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(f"invalid OrderContext: {message}")
+
+
+def _positive(value: float) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+# --- derived quantities -------------------------------------------------------------------
+
+
+def signed_qty(ctx: OrderContext) -> float:
+    """Return the order quantity, positive for BUY and negative for SELL."""
+    return ctx.qty if ctx.side == "BUY" else -ctx.qty
+
+
+def position_after(ctx: OrderContext) -> float:
+    """Return the position in the symbol if the order fills completely."""
+    return ctx.position_qty + signed_qty(ctx)
+
+
+def order_price(ctx: OrderContext) -> float | None:
+    """Return the limit price, or the reference price for a market order."""
+    return ctx.price if ctx.price is not None else ctx.reference_price
+
+
+def mark_price(ctx: OrderContext) -> float | None:
+    """Return the reference price, or the limit price when there is none."""
+    return ctx.reference_price if ctx.reference_price is not None else ctx.price
+
+
+def order_notional(ctx: OrderContext) -> float | None:
+    """Return qty × order price, or None without any price."""
+    price = order_price(ctx)
+    return None if price is None else ctx.qty * price
+
+
+def exposure_before(ctx: OrderContext) -> float | None:
+    """Return the signed market value held in the symbol before the order."""
+    if ctx.symbol_exposure is not None:
+        return ctx.symbol_exposure
+    mark = mark_price(ctx)
+    if mark is None:
+        return 0.0 if ctx.position_qty == 0 else None
+    return ctx.position_qty * mark
+
+
+def exposure_after(ctx: OrderContext) -> float | None:
+    """Return the signed market value held in the symbol after the order, at the mark."""
+    before = exposure_before(ctx)
+    mark = mark_price(ctx)
+    if before is None or mark is None:
+        return None
+    return before + signed_qty(ctx) * mark
+
+
+def gross_after(ctx: OrderContext) -> float | None:
+    """Return the account's sum of |market value| after the order."""
+    before, after = exposure_before(ctx), exposure_after(ctx)
+    if before is None or after is None:
+        return None
+    return ctx.gross_exposure - abs(before) + abs(after)
+
+
+def net_after(ctx: OrderContext) -> float | None:
+    """Return the account's signed sum of market value after the order."""
+    before, after = exposure_before(ctx), exposure_after(ctx)
+    if before is None or after is None:
+        return None
+    return ctx.net_exposure - before + after
+
+
+def is_risk_reducing(ctx: OrderContext) -> bool:
+    """Tell whether the order shrinks |position| without flipping its sign."""
+    before, after = ctx.position_qty, position_after(ctx)
+    return before != 0 and abs(after) < abs(before) and after * before >= 0
+
+
+def opening_qty(ctx: OrderContext) -> float:
+    """Return the part of the order that opens or extends a position (0 if it only reduces)."""
+    before, after = ctx.position_qty, position_after(ctx)
+    if after * before < 0:
+        return abs(after)
+    return max(0.0, abs(after) - abs(before))
+
+
+def buying_power_available(ctx: OrderContext, limits: Limits) -> float:
+    """Return (cash − reserved) × max_leverage."""
+    return (ctx.cash - ctx.reserved_buying_power) * limits.max_leverage
+
+
+def buying_power_to_reserve(ctx: OrderContext, limits: Limits) -> float:
+    """Return the cash to reserve for this order once approved: opening notional / leverage."""
+    price = order_price(ctx)
+    if price is None:
+        return 0.0
+    return opening_qty(ctx) * price / limits.max_leverage
+
+
+# --- formatting and comparison ------------------------------------------------------------
+
+
+def exceeds(value: float, limit: float) -> bool:
+    """Tell whether ``value`` is past ``limit`` by more than the float tolerance."""
+    return value - limit > RELATIVE_TOLERANCE * max(1.0, abs(limit))
+
+
+def money(value: float) -> str:
+    """Format an amount as 1,250,000.00."""
+    return f"{value:,.2f}"
+
+
+def quantity(value: float) -> str:
+    """Format a quantity without trailing zeros (1,500 or 0.25)."""
+    text = f"{value:,.8f}".rstrip("0").rstrip(".")
+    return text if text not in {"", "-0"} else "0"
+
+
+def percent(value: float) -> str:
+    """Format a fraction as a percentage (0.05 → 5.00%)."""
+    return f"{value:.2%}"
+
+
+def count(value: float) -> str:
+    """Format a count or a duration with thousands separators."""
+    return f"{value:,.0f}"
+
+
+def _float(number: float | None) -> float | None:
+    return None if number is None else float(number)
+
+
+def _passed(check: str, value: float | None, limit: float | None, message: str) -> CheckResult:
+    return CheckResult(check, True, _float(value), _float(limit), message)
+
+
+def _failed(check: str, value: float | None, limit: float | None, message: str) -> CheckResult:
+    return CheckResult(check, False, _float(value), _float(limit), message)
+
+
+def _off(check: str, limit_name: str) -> CheckResult:
+    return _passed(check, None, None, f"{limit_name} is off")
+
+
+def _no_price(check: str) -> CheckResult:
+    return _passed(check, None, None, "skipped: no price for the symbol")
+
+
+def _upper_limit(
+    check: str,
+    label: str,
+    value: float,
+    limit: float,
+    limit_name: str,
+    fmt: Callable[[float], str],
+    *,
+    worsens: bool = True,
+) -> CheckResult:
+    """Compare ``value`` against an upper ``limit``; fail only if past it and ``worsens``."""
+    shown = f"{label} {fmt(value)}"
+    if not exceeds(value, limit):
+        return _passed(check, value, limit, f"{shown} within {limit_name} {fmt(limit)}")
+    if not worsens:
+        return _passed(
+            check,
+            value,
+            limit,
+            f"{shown} exceeds {limit_name} {fmt(limit)} but the order reduces it",
+        )
+    return _failed(check, value, limit, f"{shown} exceeds {limit_name} {fmt(limit)}")
+
+
+# --- the checks ---------------------------------------------------------------------------
+
+
+def check_trading_state(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject every order when HALTED; accept only risk-reducing orders when REDUCE_ONLY."""
+    name = "trading_state"
+    before, after = ctx.position_qty, position_after(ctx)
+    if ctx.trading_state == "HALTED":
+        return _failed(name, None, None, "account is HALTED: new orders are rejected")
+    if ctx.trading_state == "ACTIVE" or is_risk_reducing(ctx):
+        return _passed(name, None, None, f"account is {ctx.trading_state}")
+    return _failed(
+        name,
+        abs(after),
+        abs(before),
+        f"account is REDUCE_ONLY: order takes the position from {quantity(before)} to "
+        f"{quantity(after)}; only orders that shrink |position| without flipping it are accepted",
+    )
+
+
+def check_duplicate_order_id(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject an order id that was already seen."""
+    name = "duplicate_order_id"
+    if ctx.is_duplicate:
+        return _failed(name, None, None, f"order id {ctx.order_id} was already submitted")
+    return _passed(name, None, None, f"order id {ctx.order_id} is new")
+
+
+def check_restricted_list(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject symbols on the account's restricted list or the caller's list."""
+    name = "restricted_list"
+    if ctx.symbol in limits.restricted_symbols or ctx.symbol in ctx.restricted_symbols:
+        return _failed(name, None, None, f"symbol {ctx.symbol} is on the restricted list")
+    return _passed(name, None, None, f"symbol {ctx.symbol} is not restricted")
+
+
+def check_known_symbol_with_price(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject symbols without a reference price (never quoted, so unknown)."""
+    name = "known_symbol_with_price"
+    if ctx.reference_price is None:
+        return _failed(name, None, None, f"no reference price for {ctx.symbol}: unknown symbol")
+    return _passed(
+        name, ctx.reference_price, None, f"reference price {ctx.reference_price:g} for {ctx.symbol}"
+    )
+
+
+def check_price_staleness(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject when the reference price is older than ``max_price_age_ms``."""
+    name = "price_staleness"
+    if limits.max_price_age_ms is None:
+        return _off(name, "max_price_age_ms")
+    if ctx.reference_price is None:
+        return _no_price(name)
+    if ctx.price_ts is None:
+        return _failed(
+            name, None, limits.max_price_age_ms, f"reference price of {ctx.symbol} has no time"
+        )
+    age = ctx.ts - ctx.price_ts
+    return _upper_limit(
+        name,
+        "reference price age",
+        age,
+        limits.max_price_age_ms,
+        "max_price_age_ms",
+        lambda ms: f"{count(ms)} ms",
+    )
+
+
+def check_lot_size(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject quantities that break the market's lot rule (see ``markets``)."""
+    name = "lot_size"
+    if not limits.check_lot_size:
+        return _off(name, "check_lot_size")
+    lot = ctx.board_lot if ctx.board_lot is not None else board_lot(ctx.symbol, ctx.venue)
+    shown = f"qty {quantity(ctx.qty)}"
+    if lot_ok(ctx.venue, ctx.side, ctx.qty, ctx.position_qty, lot):
+        return _passed(name, ctx.qty, lot, f"{shown} fits the {ctx.venue} lot {lot}")
+    message = f"{shown} is not a multiple of the {ctx.venue} lot {lot}"
+    if ctx.venue in A_SHARE_MARKETS and ctx.side == "SELL":
+        message += f" and exceeds the position {quantity(ctx.position_qty)} (odd-lot sells close)"
+    return _failed(name, ctx.qty, lot, message)
+
+
+def check_tick_size(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject limit prices that are not a multiple of the market's tick."""
+    name = "tick_size"
+    if not limits.check_tick_size:
+        return _off(name, "check_tick_size")
+    if ctx.price is None:
+        return _passed(name, None, None, "market order: no limit price")
+    tick = tick_size(ctx.venue, ctx.price, ctx.symbol)
+    shown = f"price {ctx.price:g}"
+    if on_tick(ctx.price, tick):
+        return _passed(name, ctx.price, float(tick), f"{shown} is on the {ctx.venue} tick {tick}")
+    return _failed(
+        name, ctx.price, float(tick), f"{shown} is not a multiple of the {ctx.venue} tick {tick}"
+    )
+
+
+def check_max_order_qty(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject orders larger than ``max_order_qty``."""
+    name = "max_order_qty"
+    if limits.max_order_qty is None:
+        return _off(name, name)
+    return _upper_limit(name, "order qty", ctx.qty, limits.max_order_qty, name, quantity)
+
+
+def check_max_order_notional(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject orders whose qty × price exceeds ``max_order_notional``."""
+    name = "max_order_notional"
+    if limits.max_order_notional is None:
+        return _off(name, name)
+    notional = order_notional(ctx)
+    if notional is None:
+        return _no_price(name)
+    return _upper_limit(name, "order notional", notional, limits.max_order_notional, name, money)
+
+
+def check_price_collar(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject limit prices further than ``price_collar_pct`` from the last price (fat finger)."""
+    name = "price_collar"
+    if limits.price_collar_pct is None:
+        return _off(name, "price_collar_pct")
+    if ctx.price is None:
+        return _passed(name, None, limits.price_collar_pct, "market order: no limit price")
+    if ctx.reference_price is None:
+        return _no_price(name)
+    deviation = abs(ctx.price - ctx.reference_price) / ctx.reference_price
+    label = f"deviation of price {ctx.price:g} from last {ctx.reference_price:g} ="
+    return _upper_limit(
+        name, label, deviation, limits.price_collar_pct, "price_collar_pct", percent
+    )
+
+
+def check_daily_limit(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject A-share limit prices outside the daily band around the previous close."""
+    name = "daily_limit"
+    if limits.daily_limit_pct is None:
+        return _off(name, "daily_limit_pct")
+    if ctx.venue not in A_SHARE_MARKETS:
+        return _passed(name, None, None, f"no daily limit on {ctx.venue}")
+    if ctx.price is None:
+        return _passed(name, None, None, "market order: no limit price")
+    if ctx.previous_close is None:
+        return _passed(name, None, None, f"skipped: no previous close for {ctx.symbol}")
+    pct = daily_limit_pct(
+        ctx.symbol,
+        ctx.is_st,
+        limits.daily_limit_pct,
+        limits.growth_board_daily_limit_pct,
+        limits.st_daily_limit_pct,
+    )
+    tick = tick_size(ctx.venue, ctx.price, ctx.symbol)
+    lower, upper = daily_limit_band(ctx.previous_close, pct, tick)
+    price = Decimal(repr(float(ctx.price)))
+    band = f"(previous close {ctx.previous_close:g} ±{percent(pct)})"
+    if price > upper:
+        message = f"price {ctx.price:g} above the daily upper limit {upper} {band}"
+        return _failed(name, ctx.price, float(upper), message)
+    if price < lower:
+        message = f"price {ctx.price:g} below the daily lower limit {lower} {band}"
+        return _failed(name, ctx.price, float(lower), message)
+    return _passed(
+        name, ctx.price, float(upper), f"price {ctx.price:g} within {lower}–{upper} {band}"
+    )
+
+
+def check_order_rate(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject when this order would exceed ``max_orders_per_window`` in the window."""
+    name = "order_rate"
+    if limits.max_orders_per_window is None:
+        return _off(name, "max_orders_per_window")
+    label = f"orders in {count(limits.order_rate_window_ms)} ms including this one:"
+    value = ctx.recent_order_count + 1
+    return _upper_limit(
+        name, label, value, limits.max_orders_per_window, "max_orders_per_window", count
+    )
+
+
+def check_cancel_rate(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject new orders while cancels in the window exceed ``max_cancels_per_window``."""
+    name = "cancel_rate"
+    if limits.max_cancels_per_window is None:
+        return _off(name, "max_cancels_per_window")
+    label = f"cancels in {count(limits.cancel_rate_window_ms)} ms:"
+    return _upper_limit(
+        name,
+        label,
+        ctx.recent_cancel_count,
+        limits.max_cancels_per_window,
+        "max_cancels_per_window",
+        count,
+    )
+
+
+def check_max_active_orders(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject a NEW order that would make more than ``max_active_orders`` open orders."""
+    name = "max_active_orders"
+    if limits.max_active_orders is None:
+        return _off(name, name)
+    value = ctx.active_order_count + (1 if ctx.action == "NEW" else 0)
+    return _upper_limit(name, "active orders", value, limits.max_active_orders, name, count)
+
+
+def check_max_position_qty(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject orders that grow |position| past the symbol's (or the account's) qty cap."""
+    name = "max_position_qty"
+    limit = limits.max_position_qty_by_symbol.get(ctx.symbol, limits.max_position_qty)
+    if limit is None:
+        return _off(name, name)
+    after = abs(position_after(ctx))
+    worsens = after > abs(ctx.position_qty)
+    return _upper_limit(
+        name, f"|position| after in {ctx.symbol}", after, limit, name, quantity, worsens=worsens
+    )
+
+
+def check_max_position_notional(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject orders that grow |market value| in the symbol past ``max_position_notional``."""
+    name = "max_position_notional"
+    if limits.max_position_notional is None:
+        return _off(name, name)
+    before, after = exposure_before(ctx), exposure_after(ctx)
+    if before is None or after is None:
+        return _no_price(name)
+    label = f"|position value| after in {ctx.symbol}"
+    worsens = abs(after) > abs(before)
+    return _upper_limit(
+        name, label, abs(after), limits.max_position_notional, name, money, worsens=worsens
+    )
+
+
+def check_gross_exposure(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject orders that grow gross exposure past ``max_gross_exposure``."""
+    name = "gross_exposure"
+    if limits.max_gross_exposure is None:
+        return _off(name, "max_gross_exposure")
+    after = gross_after(ctx)
+    if after is None:
+        return _no_price(name)
+    worsens = after > ctx.gross_exposure
+    return _upper_limit(
+        name,
+        "gross exposure after",
+        after,
+        limits.max_gross_exposure,
+        "max_gross_exposure",
+        money,
+        worsens=worsens,
+    )
+
+
+def check_net_exposure(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject orders that grow |net exposure| past ``max_net_exposure``."""
+    name = "net_exposure"
+    if limits.max_net_exposure is None:
+        return _off(name, "max_net_exposure")
+    after = net_after(ctx)
+    if after is None:
+        return _no_price(name)
+    worsens = abs(after) > abs(ctx.net_exposure)
+    return _upper_limit(
+        name,
+        "|net exposure| after",
+        abs(after),
+        limits.max_net_exposure,
+        "max_net_exposure",
+        money,
+        worsens=worsens,
+    )
+
+
+def check_concentration(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject orders that grow the symbol's weight in gross exposure past ``max_concentration``.
+
+    Not checked while gross exposure after the order is below ``concentration_min_gross``.
+    """
+    name = "concentration"
+    if limits.max_concentration is None:
+        return _off(name, "max_concentration")
+    before, after, gross = exposure_before(ctx), exposure_after(ctx), gross_after(ctx)
+    if before is None or after is None or gross is None:
+        return _no_price(name)
+    if gross <= 0 or gross < limits.concentration_min_gross:
+        return _passed(
+            name,
+            None,
+            limits.max_concentration,
+            f"gross exposure after {money(gross)} below concentration_min_gross "
+            f"{money(limits.concentration_min_gross)}: not checked",
+        )
+    weight = abs(after) / gross
+    worsens = abs(after) > abs(before)
+    return _upper_limit(
+        name,
+        f"{ctx.symbol} weight after",
+        weight,
+        limits.max_concentration,
+        "max_concentration",
+        percent,
+        worsens=worsens,
+    )
+
+
+def check_buying_power(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject orders whose opening notional exceeds (cash − reserved) × max_leverage."""
+    name = "buying_power"
+    opening = opening_qty(ctx)
+    if opening == 0:
+        return _passed(name, 0.0, None, "order only reduces the position: no buying power needed")
+    price = order_price(ctx)
+    if price is None:
+        return _no_price(name)
+    required = opening * price
+    available = buying_power_available(ctx, limits)
+    terms = (
+        f"(cash {money(ctx.cash)} − reserved {money(ctx.reserved_buying_power)}) "
+        f"× leverage {limits.max_leverage:g}"
+    )
+    if exceeds(required, available):
+        message = f"required buying power {money(required)} exceeds available {money(available)} "
+        return _failed(name, required, available, message + terms)
+    message = f"required buying power {money(required)} within available {money(available)} "
+    return _passed(name, required, available, message + terms)
+
+
+def _stop(
+    name: str,
+    ctx: OrderContext,
+    label: str,
+    value: float,
+    limit: float,
+    limit_name: str,
+    fmt: Callable[[float], str],
+) -> CheckResult:
+    """Block risk-increasing orders while ``value`` is past ``limit`` (a loss stop)."""
+    shown = f"{label} {fmt(value)}"
+    if not exceeds(value, limit):
+        return _passed(name, value, limit, f"{shown} within {limit_name} {fmt(limit)}")
+    if is_risk_reducing(ctx):
+        return _passed(
+            name,
+            value,
+            limit,
+            f"{shown} exceeds {limit_name} {fmt(limit)}; risk-reducing order accepted",
+        )
+    return _failed(
+        name,
+        value,
+        limit,
+        f"{shown} exceeds {limit_name} {fmt(limit)}: only risk-reducing orders are accepted",
+    )
+
+
+def check_daily_loss(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Block risk-increasing orders once the day's loss exceeds ``max_daily_loss``."""
+    name = "daily_loss"
+    if limits.max_daily_loss is None:
+        return _off(name, "max_daily_loss")
+    loss = -ctx.daily_pnl
+    return _stop(name, ctx, "daily loss", loss, limits.max_daily_loss, "max_daily_loss", money)
+
+
+def check_drawdown(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Block risk-increasing orders once drawdown exceeds ``max_drawdown``."""
+    name = "drawdown"
+    if limits.max_drawdown is None:
+        return _off(name, "max_drawdown")
+    return _stop(name, ctx, "drawdown", ctx.drawdown, limits.max_drawdown, "max_drawdown", percent)
+
+
+def _var_increases(ctx: OrderContext) -> bool:
+    """Tell whether the order raises VaR (an unknown VaR before counts as zero)."""
+    return ctx.var_after is not None and ctx.var_after > (ctx.var_before or 0.0)
+
+
+def check_var_limit(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject orders that raise VaR past ``max_var``; an order that lowers VaR always passes."""
+    name = "var_limit"
+    if limits.max_var is None:
+        return _off(name, "max_var")
+    if ctx.var_after is None:
+        return _passed(name, None, limits.max_var, "skipped: no VaR estimate for the order")
+    return _upper_limit(
+        name,
+        "VaR after",
+        ctx.var_after,
+        limits.max_var,
+        "max_var",
+        money,
+        worsens=_var_increases(ctx),
+    )
+
+
+def check_var_pct_limit(ctx: OrderContext, limits: Limits) -> CheckResult:
+    """Reject orders that raise VaR / equity past ``max_var_pct``; lowering VaR always passes."""
+    name = "var_pct_limit"
+    if limits.max_var_pct is None:
+        return _off(name, "max_var_pct")
+    if ctx.var_after is None:
+        return _passed(name, None, limits.max_var_pct, "skipped: no VaR estimate for the order")
+    if ctx.equity <= 0:
+        if _var_increases(ctx) and ctx.var_after > 0:
+            message = f"VaR after {money(ctx.var_after)} with equity {money(ctx.equity)} <= 0"
+            return _failed(name, None, limits.max_var_pct, message)
+        return _passed(name, None, limits.max_var_pct, "equity <= 0 but the order lowers VaR")
+    ratio = ctx.var_after / ctx.equity
+    label = f"VaR after {money(ctx.var_after)} / equity {money(ctx.equity)} ="
+    return _upper_limit(
+        name, label, ratio, limits.max_var_pct, "max_var_pct", percent, worsens=_var_increases(ctx)
+    )
+
+
+CHECKS: tuple[Check, ...] = (
+    check_trading_state,
+    check_duplicate_order_id,
+    check_restricted_list,
+    check_known_symbol_with_price,
+    check_price_staleness,
+    check_lot_size,
+    check_tick_size,
+    check_max_order_qty,
+    check_max_order_notional,
+    check_price_collar,
+    check_daily_limit,
+    check_order_rate,
+    check_cancel_rate,
+    check_max_active_orders,
+    check_max_position_qty,
+    check_max_position_notional,
+    check_gross_exposure,
+    check_net_exposure,
+    check_concentration,
+    check_buying_power,
+    check_daily_loss,
+    check_drawdown,
+    check_var_limit,
+    check_var_pct_limit,
+)
+CHECK_NAMES: tuple[str, ...] = tuple(check.__name__.removeprefix("check_") for check in CHECKS)
+
+
+def run_checks(ctx: OrderContext, limits: Limits) -> list[CheckResult]:
+    """Evaluate every check, in ``CHECKS`` order, without stopping at a failure."""
+    return [check(ctx, limits) for check in CHECKS]
+
+
+def failed(results: Sequence[CheckResult]) -> list[CheckResult]:
+    """Return the failed results, in order."""
+    return [result for result in results if not result.passed]
+
+
+def approved(results: Sequence[CheckResult]) -> bool:
+    """Tell whether every check passed."""
+    return all(result.passed for result in results)

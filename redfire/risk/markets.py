@@ -1,0 +1,225 @@
+"""Market conventions: which venue a symbol trades on, its lot size, tick size and price limits.
+
+Symbols carry their venue as a suffix: ``600000.SH`` / ``600000.SS`` / ``600000.XSHG`` (Shanghai),
+``000001.SZ`` / ``000001.XSHE`` (Shenzhen), ``0700.HK`` / ``0700.XHKG`` (Hong Kong). Anything
+else is treated as US. An explicit mapping (symbol → market) wins over the suffix.
+
+Lot rules
+  * XSHG / XSHE: BUY orders in multiples of 100 shares. A SELL may be any quantity up to the
+    long position held (so an odd-lot remainder can always be closed); a larger SELL must be a
+    multiple of 100. (The exchange rule is "an odd lot only to sell the whole odd remainder";
+    allowing any sell up to the position is the simpler, slightly looser form.)
+  * XHKG: both sides in multiples of the symbol's board lot (odd lots trade on a separate
+    odd-lot market, not through this route). Board lots come from a table; unknown symbols
+    default to 100.
+  * US: whole shares.
+
+Tick sizes (price must be an exact multiple, checked in ``Decimal`` to avoid float error)
+  * XSHG / XSHE: 0.01 for shares, 0.001 for funds and bonds (Shanghai codes starting with 5,
+    Shenzhen codes starting with 1).
+  * US: 0.01 at or above $1, 0.0001 below.
+  * XHKG: the HKEX spread table (see ``HK_SPREAD_TABLE``).
+
+A-share daily price limits are ±10% of the previous close on the main boards, ±20% on the STAR
+(688/689) and ChiNext (300/301) boards and ±5% for ST shares on the main boards; the limit
+prices are rounded half-up to the tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Market(StrEnum):
+    """Venues with their own lot and tick rules."""
+
+    XSHG = "XSHG"
+    XSHE = "XSHE"
+    XHKG = "XHKG"
+    US = "US"
+
+
+A_SHARE_MARKETS = frozenset({Market.XSHG, Market.XSHE})
+
+_SUFFIX_MARKETS: Mapping[str, Market] = MappingProxyType(
+    {
+        "SH": Market.XSHG,
+        "SS": Market.XSHG,
+        "XSHG": Market.XSHG,
+        "SZ": Market.XSHE,
+        "XSHE": Market.XSHE,
+        "HK": Market.XHKG,
+        "XHKG": Market.XHKG,
+    }
+)
+
+A_SHARE_LOT = 100
+DEFAULT_HK_BOARD_LOT = 100
+
+# Reference board lots for a few liquid names; feed the full table from the venue's instrument
+# file in production. Keys are codes without leading zeros (see ``hk_code``).
+DEFAULT_HK_BOARD_LOTS: Mapping[str, int] = MappingProxyType(
+    {
+        "700": 100,  # Tencent
+        "5": 400,  # HSBC
+        "941": 500,  # China Mobile
+        "388": 100,  # HKEX
+        "1299": 200,  # AIA
+        "9988": 100,  # Alibaba
+        "2318": 500,  # Ping An
+        "939": 1000,  # CCB
+        "1398": 1000,  # ICBC
+        "3690": 100,  # Meituan
+        "1810": 200,  # Xiaomi
+    }
+)
+
+# (upper bound of the price band, inclusive; tick inside the band). Above the last bound: 5.
+HK_SPREAD_TABLE: tuple[tuple[Decimal, Decimal], ...] = (
+    (Decimal("0.25"), Decimal("0.001")),
+    (Decimal("0.5"), Decimal("0.005")),
+    (Decimal("10"), Decimal("0.01")),
+    (Decimal("20"), Decimal("0.02")),
+    (Decimal("100"), Decimal("0.05")),
+    (Decimal("200"), Decimal("0.1")),
+    (Decimal("500"), Decimal("0.2")),
+    (Decimal("1000"), Decimal("0.5")),
+    (Decimal("2000"), Decimal("1")),
+    (Decimal("5000"), Decimal("2")),
+)
+HK_TOP_TICK = Decimal("5")
+
+CENT = Decimal("0.01")
+A_SHARE_FUND_TICK = Decimal("0.001")
+US_SUB_DOLLAR_TICK = Decimal("0.0001")
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """Split ``CODE.SUFFIX`` into (code, upper-case suffix); the suffix is empty when absent."""
+    code, dot, suffix = symbol.rpartition(".")
+    if not dot:
+        return symbol, ""
+    return code, suffix.upper()
+
+
+def symbol_code(symbol: str) -> str:
+    """Return the symbol without its venue suffix (``600000.SH`` → ``600000``)."""
+    code, suffix = split_symbol(symbol)
+    return code if suffix in _SUFFIX_MARKETS else symbol
+
+
+def market_of(symbol: str, mapping: Mapping[str, str] | None = None) -> Market:
+    """Return the market of ``symbol``: the explicit mapping first, then the suffix, else US."""
+    if mapping is not None and symbol in mapping:
+        return Market(mapping[symbol])
+    _, suffix = split_symbol(symbol)
+    return _SUFFIX_MARKETS.get(suffix, Market.US)
+
+
+def hk_code(symbol: str) -> str:
+    """Return a Hong Kong code without suffix and leading zeros (``0700.HK`` → ``700``)."""
+    code = symbol_code(symbol)
+    stripped = code.lstrip("0")
+    return stripped or code
+
+
+def board_lot(
+    symbol: str,
+    market: Market,
+    hk_board_lots: Mapping[str, int] = DEFAULT_HK_BOARD_LOTS,
+) -> int:
+    """Return the trading lot of ``symbol``: 100 for A-shares, the board lot for XHKG, else 1.
+
+    ``hk_board_lots`` keys may be written either way (``0700.HK``, ``0700`` or ``700``).
+    """
+    if market in A_SHARE_MARKETS:
+        return A_SHARE_LOT
+    if market is Market.XHKG:
+        wanted = hk_code(symbol)
+        for key, lot in hk_board_lots.items():
+            if hk_code(key) == wanted:
+                return lot
+        return DEFAULT_HK_BOARD_LOT
+    return 1
+
+
+def is_multiple(value: float, step: Decimal | int) -> bool:
+    """Tell whether ``value`` is an exact multiple of ``step``, compared in decimal."""
+    step_decimal = Decimal(step)
+    if step_decimal <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    return Decimal(repr(float(value))) % step_decimal == 0
+
+
+def lot_ok(market: Market, side: str, qty: float, position_qty: float, lot: int) -> bool:
+    """Tell whether ``qty`` respects the lot rule of ``market`` (see the module docstring)."""
+    if is_multiple(qty, lot):
+        return True
+    return market in A_SHARE_MARKETS and side == "SELL" and 0 < qty <= position_qty
+
+
+def is_a_share_fund(symbol: str, market: Market) -> bool:
+    """Tell whether an A-share code is a fund or bond (ticks of 0.001)."""
+    code = symbol_code(symbol)
+    if market is Market.XSHG:
+        return code.startswith("5")
+    return market is Market.XSHE and code.startswith("1")
+
+
+def tick_size(market: Market, price: float, symbol: str = "") -> Decimal:
+    """Return the minimum price increment for ``price`` on ``market``."""
+    if market in A_SHARE_MARKETS:
+        return A_SHARE_FUND_TICK if is_a_share_fund(symbol, market) else CENT
+    if market is Market.XHKG:
+        return hk_tick_size(price)
+    return CENT if price >= 1 else US_SUB_DOLLAR_TICK
+
+
+def hk_tick_size(price: float) -> Decimal:
+    """Return the HKEX spread-table tick for ``price``."""
+    price_decimal = Decimal(repr(float(price)))
+    for upper, tick in HK_SPREAD_TABLE:
+        if price_decimal <= upper:
+            return tick
+    return HK_TOP_TICK
+
+
+def on_tick(price: float, tick: Decimal) -> bool:
+    """Tell whether ``price`` is an exact multiple of ``tick``."""
+    return is_multiple(price, tick)
+
+
+def is_growth_board(symbol: str) -> bool:
+    """Tell whether an A-share code is on the STAR (688/689) or ChiNext (300/301) board."""
+    return symbol_code(symbol).startswith(("688", "689", "300", "301"))
+
+
+def daily_limit_pct(
+    symbol: str,
+    is_st: bool,
+    main_pct: float,
+    growth_pct: float,
+    st_pct: float,
+) -> float:
+    """Return the daily price-limit fraction for an A-share symbol.
+
+    Growth boards use ``growth_pct`` whether or not the share is ST; main-board ST shares use
+    ``st_pct``; everything else ``main_pct``.
+    """
+    if is_growth_board(symbol):
+        return growth_pct
+    if is_st:
+        return st_pct
+    return main_pct
+
+
+def daily_limit_band(previous_close: float, pct: float, tick: Decimal) -> tuple[Decimal, Decimal]:
+    """Return the (lower, upper) limit prices: close × (1 ∓ pct), rounded half-up to the tick."""
+    close = Decimal(repr(float(previous_close)))
+    fraction = Decimal(repr(float(pct)))
+    lower = (close * (1 - fraction)).quantize(tick, rounding=ROUND_HALF_UP)
+    upper = (close * (1 + fraction)).quantize(tick, rounding=ROUND_HALF_UP)
+    return lower, upper
