@@ -1,15 +1,25 @@
-"""Market agent: ticks → the global ``prices`` table."""
+"""Market agent: ticks → ``prices`` (global), ``bars`` and ``returns`` (global).
+
+Bars are cut by tick timestamp at REDFIRE_BAR_INTERVAL, never by wall clock.
+Duplicate and late ticks are ignored and counted; an older tick never
+overwrites a newer price; a gap produces one return spanning it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from redfire import metrics
 from redfire.agents.intake import records
-from redfire.app import app
+from redfire.app import app, settings
+from redfire.risk.bars import on_tick, parse_interval
 from redfire.schemas import codec
 from redfire.schemas.records import Tick
 from redfire.streams import topics
 from redfire.tables import definitions as tables
+from redfire.tables import store
+
+BAR_INTERVAL_MS = parse_interval(settings.bar_interval)
 
 
 def price_state(tick: Tick) -> dict[str, Any]:
@@ -17,10 +27,33 @@ def price_state(tick: Tick) -> dict[str, Any]:
     return {"price": tick.price, "bid": tick.bid, "ask": tick.ask, "ts": tick.ts}
 
 
+def update_price(tick: Tick) -> None:
+    """Keep the newest price per symbol; an older tick never overwrites it."""
+    last = store.last_price(tick.symbol)
+    if last is None or tick.ts >= last["ts"]:
+        tables.prices[tick.symbol] = price_state(tick)
+
+
+def update_bars(tick: Tick) -> None:
+    """Feed the tick to the symbol's bar and, on a bar close, its return window."""
+    outcome = on_tick(
+        store.get_bar(tick.symbol),
+        store.get_window(tick.symbol),
+        tick.ts,
+        tick.price,
+        tick.volume or 0.0,
+        interval_ms=BAR_INTERVAL_MS,
+    )
+    metrics.TICK_OUTCOMES.labels(outcome.status.value).inc()
+    if outcome.bar_changed and outcome.bar is not None:
+        tables.bars[tick.symbol] = outcome.bar.to_dict()
+    if outcome.window_changed:
+        tables.returns[tick.symbol] = outcome.window.to_dict()
+
+
 @app.agent(topics.ticks)
 async def market(stream: Any) -> None:
-    """Keep the last price of every symbol; older ticks never overwrite newer."""
+    """Apply each tick to prices, bars and return windows."""
     async for _event, tick in records(stream, codec.TICK, topics.ticks, lambda t: t.symbol):
-        last = tables.prices.get(tick.symbol)
-        if last is None or tick.ts >= last["ts"]:
-            tables.prices[tick.symbol] = price_state(tick)
+        update_price(tick)
+        update_bars(tick)

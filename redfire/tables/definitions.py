@@ -21,7 +21,7 @@ def _table(name: str, *, global_: bool = False, help_: str) -> TableT[str, Any]:
     return factory(
         name,
         schema=faust.Schema(
-            key_type=str, value_type=None, key_serializer="json", value_serializer="json"
+            key_type=str, value_type=None, key_serializer="raw", value_serializer="json"
         ),
         partitions=settings.partitions,
         default=None,

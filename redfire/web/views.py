@@ -1,10 +1,18 @@
-"""Health and account views."""
+"""HTTP views: health and the account routes (DESIGN §9).
+
+Account routes are answered by the worker that owns the account's partition
+(``table_route`` forwards the request there).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from faust import web
 
 from redfire.app import app
+from redfire.tables import definitions as tables
+from redfire.tables.portfolio import AccountView, account_view
 
 
 @app.page("/health")
@@ -13,3 +21,51 @@ async def health(self: web.View, request: web.Request) -> web.Response:
     recovery = app.tables.recovery  # type: ignore[attr-defined]
     recovering = not recovery.completed.is_set()
     return self.json({"status": "recovering" if recovering else "ok", "app_id": app.conf.id})
+
+
+def positions_body(view: AccountView) -> dict[str, Any]:
+    """Return the body of GET /accounts/{a}/positions."""
+    return {
+        "account": view.state.account,
+        "cash": float(view.cash),
+        "positions": [
+            {
+                "symbol": h.symbol,
+                "qty": float(h.position.qty),
+                "avg_cost": float(h.position.avg_cost),
+                "realized_pnl": float(h.position.realized_pnl),
+                "market_value": float(h.market_value),
+            }
+            for h in view.holdings
+        ],
+    }
+
+
+def risk_body(view: AccountView) -> dict[str, Any]:
+    """Return the body of GET /accounts/{a}/risk."""
+    body = positions_body(view)
+    body.update(
+        equity=float(view.equity),
+        reserved=float(view.state.reserved),
+        gross_exposure=float(view.gross_exposure),
+        net_exposure=float(view.net_exposure),
+        realized_pnl=float(view.realized_pnl),
+        unrealized_pnl=float(view.unrealized_pnl),
+        fees=float(view.fees),
+        trading_state=view.state.trading_state,
+    )
+    return body
+
+
+@app.page("/accounts/{account}/positions")
+@app.table_route(table=tables.accounts, match_info="account")
+async def account_positions(self: web.View, request: web.Request, account: str) -> web.Response:
+    """Return cash and every position of the account."""
+    return self.json(positions_body(account_view(account)))
+
+
+@app.page("/accounts/{account}/risk")
+@app.table_route(table=tables.accounts, match_info="account")
+async def account_risk(self: web.View, request: web.Request, account: str) -> web.Response:
+    """Return the account's positions, cash, equity and PnL so far."""
+    return self.json(risk_body(account_view(account)))

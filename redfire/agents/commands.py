@@ -1,0 +1,112 @@
+"""Command agent: ``risk_commands`` → accounts, limits, rules and scenarios.
+
+Idempotent by ``command_id``. A command whose payload is wrong goes to
+``dead_letters`` with the reason; it never stops the agent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from redfire import metrics
+from redfire.agents.intake import dead_letter, records
+from redfire.app import app
+from redfire.risk.positions import to_decimal
+from redfire.schemas import codec
+from redfire.schemas.records import RiskCommand
+from redfire.streams import topics
+from redfire.tables import definitions as tables
+from redfire.tables import store
+from redfire.tables.accounts import TradingState
+
+log = logging.getLogger(__name__)
+ALL_ACCOUNTS = "*"
+
+
+class CommandError(ValueError):
+    """A command that cannot be applied as given."""
+
+
+def command_owner(command: RiskCommand) -> str:
+    """Return the key a command is processed under: its account or ``*``."""
+    return command.account or ALL_ACCOUNTS
+
+
+def set_cash(command: RiskCommand) -> None:
+    """Set the account's cash to the back office's figure."""
+    account = _require_account(command)
+    cash = command.payload.get("cash")
+    if isinstance(cash, bool) or not isinstance(cash, int | float | str):
+        raise CommandError("SET_CASH needs payload {cash: number}")
+    try:
+        amount = to_decimal(cash)
+    except (ValueError, TypeError) as exc:
+        raise CommandError(f"SET_CASH cash is not a number: {cash!r}") from exc
+    state = store.get_account(account)
+    store.put_account(replace(state, cash=amount))
+
+
+def set_trading_state(command: RiskCommand, state: TradingState) -> None:
+    """Set one account's trading state, or the firm's when the account is ``*``."""
+    if command_owner(command) == ALL_ACCOUNTS:
+        firm = dict(tables.limits.get(store.FIRM_STATE_KEY) or {})
+        firm["trading_state"] = state
+        tables.limits[store.FIRM_STATE_KEY] = firm
+        return
+    account = store.get_account(_require_account(command))
+    store.put_account(replace(account, trading_state=state))
+
+
+def _require_account(command: RiskCommand) -> str:
+    if command.account is None or command.account == ALL_ACCOUNTS:
+        raise CommandError(f"{command.command} needs an account")
+    return command.account
+
+
+HANDLERS: dict[str, Callable[[RiskCommand], None]] = {
+    "SET_CASH": set_cash,
+    "HALT": lambda c: set_trading_state(c, "HALTED"),
+    "RESUME": lambda c: set_trading_state(c, "ACTIVE"),
+    "REDUCE_ONLY": lambda c: set_trading_state(c, "REDUCE_ONLY"),
+}
+
+
+def register(name: str) -> Callable[[Callable[[RiskCommand], None]], Callable[[RiskCommand], None]]:
+    """Register the handler of one command type (used by later modules)."""
+
+    def decorate(handler: Callable[[RiskCommand], None]) -> Callable[[RiskCommand], None]:
+        HANDLERS[name] = handler
+        return handler
+
+    return decorate
+
+
+def is_new_command(command: RiskCommand) -> bool:
+    """Record the command id; return False when it was already applied."""
+    if tables.seen_commands.get(command.command_id) is not None:
+        metrics.DUPLICATES.labels("risk_commands").inc()
+        return False
+    return True
+
+
+@app.agent(topics.risk_commands)
+async def commands(stream: Any) -> None:
+    """Apply each command once; bad ones become dead letters."""
+    async for event, command in records(
+        stream, codec.COMMAND, topics.risk_commands, command_owner
+    ):
+        if not is_new_command(command):
+            continue
+        handler = HANDLERS.get(command.command)
+        try:
+            if handler is None:
+                raise CommandError(f"{command.command} is not handled by this worker")
+            handler(command)
+        except CommandError as exc:
+            await dead_letter(event, "bad_command", str(exc))
+            continue
+        tables.seen_commands[command.command_id] = command.ts
+        log.info("applied %s %s for %s", command.command, command.command_id, command.account)
