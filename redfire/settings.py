@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     var_method: VaRMethod = VaRMethod.HISTORICAL
     var_confidence: float = Field(default=0.99, gt=0.5, lt=1.0)
     default_cash: float = 0.0
+    ioc_timeout_ms: int = Field(default=1000, ge=0)
+    session_end_utc: str = Field(default="00:00", pattern=r"^\d{2}:\d{2}$")
     snapshot_interval: float = Field(default=5.0, gt=0)
     limits_file: Path | None = None
     rules_file: Path | None = None

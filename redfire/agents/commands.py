@@ -19,7 +19,7 @@ from redfire.schemas import codec
 from redfire.schemas.records import RiskCommand
 from redfire.streams import topics
 from redfire.tables import definitions as tables
-from redfire.tables import store
+from redfire.tables import mirrors, store
 from redfire.tables.accounts import TradingState
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ def set_trading_state(command: RiskCommand, state: TradingState) -> None:
         firm = dict(tables.limits.get(store.FIRM_STATE_KEY) or {})
         firm["trading_state"] = state
         tables.limits[store.FIRM_STATE_KEY] = firm
+        mirrors.limits.set(store.FIRM_STATE_KEY, firm)
         return
     account = store.get_account(_require_account(command))
     store.put_account(replace(account, trading_state=state))
@@ -95,9 +96,7 @@ def is_new_command(command: RiskCommand) -> bool:
 @app.agent(topics.risk_commands)
 async def commands(stream: Any) -> None:
     """Apply each command once; bad ones become dead letters."""
-    async for event, command in records(
-        stream, codec.COMMAND, topics.risk_commands, command_owner
-    ):
+    async for event, command in records(stream, codec.COMMAND, topics.risk_commands, command_owner):
         if not is_new_command(command):
             continue
         handler = HANDLERS.get(command.command)

@@ -20,6 +20,7 @@ from redfire.schemas.records import Fill
 from redfire.streams import topics
 from redfire.tables import definitions as tables
 from redfire.tables import store
+from redfire.tables.books import books
 
 log = logging.getLogger(__name__)
 seen_pruner = store.SeenPruner(tables.seen_fills, settings.seen_retention_s)
@@ -37,6 +38,7 @@ def apply_to_position(fill: Fill) -> None:
     store.put_position(fill.account, fill.symbol, effect.position)
     account = store.get_account(fill.account)
     store.put_account(account.with_cash_delta(effect.cash_delta))
+    books.invalidate(fill.account)
 
 
 def apply_to_order(fill: Fill) -> None:
@@ -51,20 +53,11 @@ def apply_to_order(fill: Fill) -> None:
         metrics.ILLEGAL_TRANSITIONS.labels(result.event.value).inc()
         log.warning("fill %s refused by lifecycle: %s", fill.fill_id, result.message)
         return
-    settle_transition(result)
+    store.save_transition(result)
     if order.order_type in (lifecycle.OrderType.IOC, lifecycle.OrderType.FOK):
         expired = lifecycle.expire_immediate(result.order, fill.ts)
         if isinstance(expired, lifecycle.Transitioned):
-            settle_transition(expired)
-
-
-def settle_transition(result: lifecycle.Transitioned) -> None:
-    """Store the new order state and move the account's reservation with it."""
-    store.put_order(result.order)
-    change = result.reservation_change
-    if change and result.order.side == "BUY":
-        account = store.get_account(result.order.account)
-        store.put_account(account.with_reservation_change(change))
+            store.save_transition(expired)
 
 
 def is_new_fill(fill: Fill) -> bool:

@@ -17,7 +17,7 @@ from redfire.schemas import codec
 from redfire.schemas.records import Tick
 from redfire.streams import topics
 from redfire.tables import definitions as tables
-from redfire.tables import store
+from redfire.tables import mirrors, store
 
 BAR_INTERVAL_MS = parse_interval(settings.bar_interval)
 
@@ -29,9 +29,11 @@ def price_state(tick: Tick) -> dict[str, Any]:
 
 def update_price(tick: Tick) -> None:
     """Keep the newest price per symbol; an older tick never overwrites it."""
-    last = store.last_price(tick.symbol)
-    if last is None or tick.ts >= last["ts"]:
-        tables.prices[tick.symbol] = price_state(tick)
+    last = mirrors.prices.get(tick.symbol)
+    if last is None or tick.ts >= last.ts:
+        value = price_state(tick)
+        tables.prices[tick.symbol] = value
+        mirrors.prices.set(tick.symbol, value)
 
 
 def update_bars(tick: Tick) -> None:
@@ -48,7 +50,9 @@ def update_bars(tick: Tick) -> None:
     if outcome.bar_changed and outcome.bar is not None:
         tables.bars[tick.symbol] = outcome.bar.to_dict()
     if outcome.window_changed:
-        tables.returns[tick.symbol] = outcome.window.to_dict()
+        window = outcome.window.to_dict()
+        tables.returns[tick.symbol] = window
+        mirrors.windows.set(tick.symbol, window)
 
 
 @app.agent(topics.ticks)

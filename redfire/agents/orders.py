@@ -1,37 +1,64 @@
-"""Order agent: every NEW/REPLACE request gets exactly one OrderDecision."""
+"""Order agent: every NEW/REPLACE request gets exactly one OrderDecision.
+
+Cancels are never blocked: they move the order to CANCELLED and release its
+reservation. A NEW request seen before is answered with its original decision
+when it is a redelivery (same ts), and rejected as a duplicate otherwise.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from redfire import metrics
 from redfire.agents.intake import encode_output, now_ms, records
-from redfire.app import app
+from redfire.agents.pretrade import flow, order_context
+from redfire.app import app, settings
+from redfire.risk import lifecycle
+from redfire.risk.checks import CheckResult, run_checks
+from redfire.risk.limits import Limits
 from redfire.schemas import codec
 from redfire.schemas.records import OrderDecision, OrderRequest, Reason
 from redfire.streams import topics
 from redfire.tables import definitions as tables
+from redfire.tables import store
+from redfire.tables.limit_store import limit_store
+
+log = logging.getLogger(__name__)
+DAY_MS = 24 * 3600 * 1000
+SESSION_END_MS = (
+    int(settings.session_end_utc[:2]) * 3600_000 + int(settings.session_end_utc[3:]) * 60_000
+)
 
 
-def basic_reasons(order: OrderRequest, duplicate: bool) -> list[Reason]:
-    """Return the failed checks that need no risk state: id and price."""
-    reasons = []
-    if duplicate:
-        reasons.append(Reason("duplicate_order_id", f"order id {order.order_id} already seen"))
-    if tables.prices.get(order.symbol) is None:
-        reasons.append(Reason("known_symbol", f"no price for symbol {order.symbol}"))
-    return reasons
+def last_session_end(ts: int) -> int:
+    """Return the most recent session end (REDFIRE_SESSION_END_UTC) at or before ``ts``."""
+    boundary = ts - (ts - SESSION_END_MS) % DAY_MS
+    return boundary
 
 
-def decide(order: OrderRequest, reasons: list[Reason], started_ns: int) -> OrderDecision:
-    """Return the decision for ``order`` given its failed checks."""
+def reasons_of(results: list[CheckResult]) -> tuple[Reason, ...]:
+    """Return a Reason for every failed check."""
+    return tuple(Reason(r.check, r.message, r.value, r.limit) for r in results if not r.passed)
+
+
+def decision_for(
+    order: OrderRequest,
+    reasons: tuple[Reason, ...],
+    var_before: float | None,
+    var_after: float | None,
+    started_ns: int,
+) -> OrderDecision:
     return OrderDecision(
         order_id=order.order_id,
         account=order.account,
         symbol=order.symbol,
         decision="REJECTED" if reasons else "APPROVED",
-        reasons=tuple(reasons),
+        reasons=reasons,
+        var_before=var_before,
+        var_after=var_after,
         latency_us=(time.perf_counter_ns() - started_ns) // 1000,
         ts=now_ms(),
     )
@@ -48,15 +75,135 @@ async def emit(decision: OrderDecision) -> None:
         metrics.REJECTIONS.labels(reason.check).inc()
 
 
+def refuse(result: lifecycle.IllegalTransition) -> None:
+    """Count and log a refused lifecycle transition."""
+    metrics.ILLEGAL_TRANSITIONS.labels(result.event.value).inc()
+    log.warning("order %s: %s", result.order_id, result.message)
+
+
+def apply_event(
+    order: lifecycle.OrderLifecycle, event: lifecycle.OrderEvent, ts: int, **kwargs: Any
+) -> lifecycle.OrderLifecycle | None:
+    """Apply one lifecycle event and store it; return None when refused."""
+    result = lifecycle.transition(order, event, ts, **kwargs)
+    if isinstance(result, lifecycle.IllegalTransition):
+        refuse(result)
+        return None
+    store.save_transition(result)
+    return result.order
+
+
+def expire_stale_orders(account: str, ts: int) -> None:
+    """Expire the account's IOC/FOK orders past REDFIRE_IOC_TIMEOUT_MS and past DAY orders."""
+    session_end = last_session_end(ts)
+    for order_id in store.live_orders.ids(account):
+        order = store.get_order(account, order_id)
+        if order is None:
+            continue
+        immediate = order.order_type in (lifecycle.OrderType.IOC, lifecycle.OrderType.FOK)
+        if immediate and ts - order.ts_created >= settings.ioc_timeout_ms:
+            apply_event(order, lifecycle.OrderEvent.EXPIRE, ts)
+        elif order.time_in_force == lifecycle.TimeInForce.DAY and order.ts_created < session_end:
+            apply_event(order, lifecycle.OrderEvent.EXPIRE, session_end)
+
+
+def open_order(order: OrderRequest, reference: float | None) -> None:
+    """Create the lifecycle of an approved order: APPROVED (reserving), then OPEN."""
+    created = lifecycle.new_order(
+        order.order_id,
+        order.account,
+        order.symbol,
+        order.side,
+        order.qty,
+        order.price,
+        order.order_type,
+        order.ts,
+        order.time_in_force,
+    )
+    decided = lifecycle.decide(created, True, order.ts, reference_price=reference)
+    if isinstance(decided, lifecycle.IllegalTransition):
+        refuse(decided)
+        return
+    store.save_transition(decided)
+    apply_event(decided.order, lifecycle.OrderEvent.ACKNOWLEDGE, order.ts)
+
+
+def check(
+    order: OrderRequest, limits: Limits, duplicate: bool, replaced: float = 0.0
+) -> tuple[tuple[Reason, ...], float | None, float | None, float | None]:
+    """Run every check; return (failed reasons, var before, var after, reference price)."""
+    ctx = order_context(order, limits, duplicate, replaced)
+    results = run_checks(ctx, limits)
+    return reasons_of(results), ctx.var_before, ctx.var_after, ctx.reference_price
+
+
+async def handle_new(order: OrderRequest, started: int) -> None:
+    """Decide a NEW request; an approved order becomes OPEN and reserves buying power."""
+    seen_key = tables.compound_key(order.account, order.order_id)
+    seen = tables.seen_orders.get(seen_key)
+    if seen is not None and seen.get("ts") == order.ts:
+        metrics.DUPLICATES.labels("orders").inc()
+        await emit(replace(decision_from_seen(seen), ts=now_ms()))
+        return
+    limits = limit_store.for_account(order.account)
+    reasons, var_before, var_after, reference = check(order, limits, seen is not None)
+    decision = decision_for(order, reasons, var_before, var_after, started)
+    if seen is None:
+        tables.seen_orders[seen_key] = {"ts": order.ts, **codec.to_jsonable(decision)}
+        if not reasons:
+            open_order(order, reference)
+    await emit(decision)
+
+
+def decision_from_seen(seen: dict[str, Any]) -> OrderDecision:
+    """Rebuild the decision stored with a seen order id."""
+    fields = {k: v for k, v in seen.items() if k != "ts"}
+    fields["reasons"] = tuple(Reason(**r) for r in fields.get("reasons", ()))
+    fields["ts"] = seen["ts"]
+    return OrderDecision(**fields)
+
+
+async def handle_replace(order: OrderRequest, started: int) -> None:
+    """Decide a REPLACE of a live order: new qty/price checked as a fresh order."""
+    existing = store.get_order(order.account, order.order_id)
+    if existing is None or lifecycle.is_terminal(existing):
+        reason = Reason("unknown_order", f"no live order {order.order_id} to replace")
+        await emit(decision_for(order, (reason,), None, None, started))
+        return
+    limits = limit_store.for_account(order.account)
+    replaced = float(existing.reserved) if existing.side == "BUY" else 0.0
+    reasons, var_before, var_after, _ref = check(order, limits, False, replaced)
+    if not reasons:
+        replaced_order = apply_event(
+            existing, lifecycle.OrderEvent.REPLACE, order.ts, qty=order.qty, price=order.price
+        )
+        if replaced_order is None:
+            reasons = (Reason("lifecycle", f"order {order.order_id} cannot be replaced now"),)
+    await emit(decision_for(order, reasons, var_before, var_after, started))
+
+
+def handle_cancel(order: OrderRequest) -> None:
+    """Cancel a live order (never blocked); count the cancel for the cancel-rate check."""
+    flow.record_cancel(order.account, order.ts)
+    existing = store.get_order(order.account, order.order_id)
+    if existing is None:
+        metrics.ILLEGAL_TRANSITIONS.labels("CANCEL").inc()
+        log.warning("cancel for unknown order %s", order.order_id)
+        return
+    apply_event(existing, lifecycle.OrderEvent.CANCEL, order.ts)
+
+
 @app.agent(topics.orders)
 async def order_checks(stream: Any) -> None:
     """Check each order request and publish its decision."""
     async for _event, order in records(stream, codec.ORDER, topics.orders, lambda o: o.account):
         started = time.perf_counter_ns()
+        expire_stale_orders(order.account, order.ts)
         if order.action == "CANCEL":
+            handle_cancel(order)
             continue
-        seen_key = tables.compound_key(order.account, order.order_id)
-        duplicate = order.action == "NEW" and tables.seen_orders.get(seen_key) is not None
-        if not duplicate:
-            tables.seen_orders[seen_key] = order.ts
-        await emit(decide(order, basic_reasons(order, duplicate), started))
+        if order.action == "REPLACE":
+            await handle_replace(order, started)
+        else:
+            await handle_new(order, started)
+        flow.record_order(order.account, order.ts)

@@ -12,13 +12,22 @@ import faust
 from faust.types import TableT
 
 from redfire.app import app, settings
+from redfire.tables import mirrors
+from redfire.tables.mirror import Mirror
 
 JsonValue = dict[str, Any]
 
 
-def _table(name: str, *, global_: bool = False, help_: str) -> TableT[str, Any]:
+def _table(
+    name: str,
+    *,
+    global_: bool = False,
+    help_: str,
+    mirror: Mirror[Any] | None = None,
+    extra_topic_configs: dict[str, Any] | None = None,
+) -> TableT[str, Any]:
     factory = app.GlobalTable if global_ else app.Table
-    return factory(
+    table = factory(
         name,
         schema=faust.Schema(
             key_type=str, value_type=None, key_serializer="raw", value_serializer="json"
@@ -26,19 +35,41 @@ def _table(name: str, *, global_: bool = False, help_: str) -> TableT[str, Any]:
         partitions=settings.partitions,
         default=None,
         help=help_,
+        on_changelog_event=mirror.on_changelog_event if mirror else None,
+        extra_topic_configs=extra_topic_configs,
     )
+    if mirror is not None:
+        mirror.attach(table)
+    return table
 
 
-prices = _table("prices", global_=True, help_="symbol → last price, bid/ask, ts")
+prices = _table(
+    "prices", global_=True, help_="symbol → last price, bid/ask, ts", mirror=mirrors.prices
+)
 bars = _table("bars", help_="symbol → the bar being built")
-returns = _table("returns", global_=True, help_="symbol → ring buffer of bar returns")
+returns = _table(
+    "returns", global_=True, help_="symbol → ring buffer of bar returns", mirror=mirrors.windows
+)
 positions = _table("positions", help_="account|symbol → qty, avg cost, realized PnL, fees")
 accounts = _table("accounts", help_="account → cash, high-water mark, trading state")
 orders_state = _table("orders_state", help_="account|order_id → lifecycle state")
-seen_fills = _table("seen_fills", help_="account|fill_id → ts first seen")
-seen_orders = _table("seen_orders", help_="account|order_id → ts first seen")
+# Idempotency keys also expire from the changelog itself after the retention.
+SEEN_TOPIC_CONFIG = {
+    "cleanup.policy": "compact,delete",
+    "retention.ms": str(int(settings.seen_retention_s * 1000)),
+}
+seen_fills = _table(
+    "seen_fills", help_="account|fill_id → ts first seen", extra_topic_configs=SEEN_TOPIC_CONFIG
+)
+seen_orders = _table(
+    "seen_orders",
+    help_="account|order_id → first decision",
+    extra_topic_configs=SEEN_TOPIC_CONFIG,
+)
 seen_commands = _table("seen_commands", help_="command_id → ts first applied")
-limits = _table("limits", global_=True, help_="account or * → limit overrides")
+limits = _table(
+    "limits", global_=True, help_="account or * → limit overrides", mirror=mirrors.limits
+)
 rules = _table("rules", global_=True, help_="rule_id → monitoring rule")
 scenarios = _table("scenarios", global_=True, help_="scenario_id → stress scenario")
 

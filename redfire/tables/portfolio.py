@@ -63,9 +63,7 @@ class AccountView:
 
     def exposures(self) -> dict[str, float]:
         """Return symbol → market value of every open position."""
-        return {
-            h.symbol: float(h.market_value) for h in self.holdings if not h.position.is_flat
-        }
+        return {h.symbol: float(h.market_value) for h in self.holdings if not h.position.is_flat}
 
 
 def account_view(account: str) -> AccountView:
@@ -73,5 +71,5 @@ def account_view(account: str) -> AccountView:
     holdings = []
     for symbol, position in sorted(store.positions_of(account).items()):
         price = store.last_price(symbol)
-        holdings.append(Holding(symbol, position, None if price is None else price["price"]))
+        holdings.append(Holding(symbol, position, None if price is None else price.price))
     return AccountView(store.get_account(account), tuple(holdings))

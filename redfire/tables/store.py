@@ -12,51 +12,89 @@ from typing import Any
 
 from redfire.app import settings
 from redfire.risk.bars import Bar, ReturnWindow
-from redfire.risk.lifecycle import OrderLifecycle
+from redfire.risk.lifecycle import LIVE_STATUSES, OrderLifecycle, Transitioned
 from redfire.risk.positions import Position
 from redfire.streams.partitioning import partition_for
 from redfire.tables import definitions as tables
+from redfire.tables import mirrors
 from redfire.tables.accounts import AccountState, TradingState, stricter
+from redfire.tables.mirrors import PriceMark
 
 FIRM_STATE_KEY = "__firm__"
 
 
 class PositionIndex:
-    """account → symbols held, kept in memory and rebuilt after recovery.
+    """account → {symbol: qty} in memory, rebuilt after recovery.
 
     The positions table has one small record per (account, symbol), so a fill
     writes O(1) bytes; this index answers "what does the account hold" without
-    a table scan.
+    a table scan or a decode per symbol.
     """
 
     def __init__(self) -> None:
-        self._symbols: dict[str, set[str]] = defaultdict(set)
+        self._qty: dict[str, dict[str, float]] = defaultdict(dict)
 
-    def add(self, account: str, symbol: str) -> None:
-        self._symbols[account].add(symbol)
+    def set(self, account: str, symbol: str, qty: float) -> None:
+        self._qty[account][symbol] = qty
 
     def symbols(self, account: str) -> frozenset[str]:
-        return frozenset(self._symbols.get(account, ()))
+        return frozenset(self._qty.get(account, ()))
+
+    def quantities(self, account: str) -> dict[str, float]:
+        """Return symbol → qty of the account's non-flat positions."""
+        return {s: q for s, q in self._qty.get(account, {}).items() if q != 0.0}
 
     def accounts(self) -> frozenset[str]:
-        return frozenset(self._symbols)
+        return frozenset(self._qty)
 
-    def rebuild(self, keys: Iterator[str]) -> None:
-        self._symbols.clear()
-        for key in keys:
+    def rebuild(self, items: Iterator[tuple[str, dict[str, Any]]]) -> None:
+        self._qty.clear()
+        for key, raw in items:
             account, _, symbol = key.partition("|")
-            self._symbols[account].add(symbol)
+            self._qty[account][symbol] = float(raw["qty"])
+
+
+class LiveOrders:
+    """account → ids of its live orders (APPROVED, OPEN, PARTIALLY_FILLED)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, set[str]] = defaultdict(set)
+
+    def update(self, order: OrderLifecycle) -> None:
+        ids = self._ids[order.account]
+        if order.status in LIVE_STATUSES:
+            ids.add(order.order_id)
+        else:
+            ids.discard(order.order_id)
+
+    def ids(self, account: str) -> frozenset[str]:
+        return frozenset(self._ids.get(account, ()))
+
+    def count(self, account: str) -> int:
+        return len(self._ids.get(account, ()))
+
+    def rebuild(self, orders: Iterator[OrderLifecycle]) -> None:
+        self._ids.clear()
+        for order in orders:
+            self.update(order)
 
 
 position_index = PositionIndex()
+live_orders = LiveOrders()
 
 
 async def rebuild_position_index() -> None:
     """Rebuild the index from the positions table (after recovery or a rebalance)."""
-    position_index.rebuild(iter(tables.positions.keys()))
+    position_index.rebuild(iter(tables.positions.items()))
+
+
+async def rebuild_live_orders() -> None:
+    """Rebuild the live-order index from the orders_state table."""
+    live_orders.rebuild(OrderLifecycle.from_dict(raw) for raw in tables.orders_state.values())
 
 
 tables.positions.on_recover(rebuild_position_index)
+tables.orders_state.on_recover(rebuild_live_orders)
 
 
 class SeenPruner:
@@ -114,7 +152,7 @@ def get_position(account: str, symbol: str) -> Position:
 
 def put_position(account: str, symbol: str, position: Position) -> None:
     tables.positions[tables.compound_key(account, symbol)] = position.to_dict()
-    position_index.add(account, symbol)
+    position_index.set(account, symbol, float(position.qty))
 
 
 def positions_of(account: str) -> dict[str, Position]:
@@ -129,11 +167,12 @@ def get_order(account: str, order_id: str) -> OrderLifecycle | None:
 
 def put_order(order: OrderLifecycle) -> None:
     tables.orders_state[tables.compound_key(order.account, order.order_id)] = order.to_dict()
+    live_orders.update(order)
 
 
-def last_price(symbol: str) -> dict[str, Any] | None:
-    value: dict[str, Any] | None = tables.prices.get(symbol)
-    return value
+def last_price(symbol: str) -> PriceMark | None:
+    """Return the symbol's last price mark (from the in-memory mirror)."""
+    return mirrors.prices.get(symbol)
 
 
 def get_bar(symbol: str) -> Bar | None:
@@ -150,7 +189,7 @@ def get_window(symbol: str) -> ReturnWindow:
 
 def firm_trading_state() -> TradingState:
     """Return the firm-wide trading state set by a HALT/RESUME with account ``*``."""
-    raw = tables.limits.get(FIRM_STATE_KEY) or {}
+    raw = mirrors.limits.get(FIRM_STATE_KEY) or {}
     state: TradingState = raw.get("trading_state", "ACTIVE")
     return state
 
@@ -158,3 +197,15 @@ def firm_trading_state() -> TradingState:
 def effective_trading_state(account: AccountState) -> TradingState:
     """Return the stricter of the account's and the firm's trading state."""
     return stricter(account.trading_state, firm_trading_state())
+
+
+def save_transition(result: Transitioned) -> None:
+    """Store an order's new state and move its account's reservation with it.
+
+    Reservations are held for buy orders: the cash a buy will spend.
+    """
+    put_order(result.order)
+    change = result.reservation_change
+    if change and result.order.side == "BUY":
+        account = get_account(result.order.account)
+        put_account(account.with_reservation_change(change))
