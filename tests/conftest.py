@@ -1,0 +1,45 @@
+"""Shared fixtures: a real Kafka broker (plugin) and real RedFire workers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.worker import RedFireWorker
+
+if TYPE_CHECKING:
+    from tests.plugins.kafka_broker import KafkaNamespace
+
+pytest_plugins = ["tests.plugins.kafka_broker"]
+
+WorkerFactory = Callable[..., RedFireWorker]
+
+
+@pytest.fixture
+def redfire_worker(
+    kafka_bootstrap: str, kafka_namespace: KafkaNamespace, tmp_path: Path
+) -> Iterator[WorkerFactory]:
+    """Return a factory of started workers in this test's namespace; all stop at the end."""
+    workers: list[RedFireWorker] = []
+
+    def make(partitions: int = 2, start: bool = True, **env: str) -> RedFireWorker:
+        worker = RedFireWorker(
+            bootstrap=kafka_bootstrap,
+            app_id=kafka_namespace.app_id,
+            topic_prefix=kafka_namespace.topic_prefix,
+            datadir=tmp_path / f"data-{len(workers)}",
+            partitions=partitions,
+            extra_env=env,
+        )
+        workers.append(worker)
+        worker.create_topics()
+        if start:
+            worker.start()
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.stop()
