@@ -48,13 +48,14 @@ def broker_command(
         console.print("broker stopped")
 
 
-def _register_optional_commands() -> None:
-    from redfire import cli_backtest
+def _register_commands() -> None:
+    from redfire import cli_backtest, cli_feed
 
     cli_backtest.register(app)
+    cli_feed.register(app)
 
 
 def main() -> None:
     """Run the CLI."""
-    _register_optional_commands()
+    _register_commands()
     app()

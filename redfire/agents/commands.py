@@ -21,6 +21,7 @@ from redfire.streams import topics
 from redfire.tables import definitions as tables
 from redfire.tables import mirrors, store
 from redfire.tables.accounts import TradingState
+from redfire.tables.limit_store import limit_store
 
 log = logging.getLogger(__name__)
 ALL_ACCOUNTS = "*"
@@ -52,13 +53,22 @@ def set_cash(command: RiskCommand) -> None:
 def set_trading_state(command: RiskCommand, state: TradingState) -> None:
     """Set one account's trading state, or the firm's when the account is ``*``."""
     if command_owner(command) == ALL_ACCOUNTS:
-        firm = dict(tables.limits.get(store.FIRM_STATE_KEY) or {})
-        firm["trading_state"] = state
-        tables.limits[store.FIRM_STATE_KEY] = firm
-        mirrors.limits.set(store.FIRM_STATE_KEY, firm)
+        firm = {**(mirrors.limits.get(store.FIRM_STATE_KEY) or {}), "trading_state": state}
+        store.put_versioned(tables.limits, mirrors.limits, store.FIRM_STATE_KEY, firm)
         return
     account = store.get_account(_require_account(command))
     store.put_account(replace(account, trading_state=state))
+
+
+def set_limits(command: RiskCommand) -> None:
+    """Override limits for one account, or the default when the account is ``*``."""
+    if not command.payload:
+        raise CommandError("SET_LIMITS needs payload {limit: value, ...}")
+    account = command_owner(command)
+    try:
+        limit_store.update(None if account == ALL_ACCOUNTS else account, dict(command.payload))
+    except ValueError as exc:
+        raise CommandError(f"SET_LIMITS rejected: {exc}") from exc
 
 
 def _require_account(command: RiskCommand) -> str:
@@ -69,6 +79,7 @@ def _require_account(command: RiskCommand) -> str:
 
 HANDLERS: dict[str, Callable[[RiskCommand], None]] = {
     "SET_CASH": set_cash,
+    "SET_LIMITS": set_limits,
     "HALT": lambda c: set_trading_state(c, "HALTED"),
     "RESUME": lambda c: set_trading_state(c, "ACTIVE"),
     "REDUCE_ONLY": lambda c: set_trading_state(c, "REDUCE_ONLY"),

@@ -14,11 +14,9 @@ from typing import Any
 
 from redfire import metrics
 from redfire.agents.intake import encode_output, now_ms, records
-from redfire.agents.pretrade import flow, order_context
+from redfire.agents.pretrade import evaluate, flow
 from redfire.app import app, settings
 from redfire.risk import lifecycle
-from redfire.risk.checks import CheckResult, run_checks
-from redfire.risk.limits import Limits
 from redfire.schemas import codec
 from redfire.schemas.records import OrderDecision, OrderRequest, Reason
 from redfire.streams import topics
@@ -27,6 +25,7 @@ from redfire.tables import store
 from redfire.tables.limit_store import limit_store
 
 log = logging.getLogger(__name__)
+seen_pruner = store.SeenPruner(tables.seen_orders, settings.seen_retention_s)
 DAY_MS = 24 * 3600 * 1000
 SESSION_END_MS = (
     int(settings.session_end_utc[:2]) * 3600_000 + int(settings.session_end_utc[3:]) * 60_000
@@ -37,11 +36,6 @@ def last_session_end(ts: int) -> int:
     """Return the most recent session end (REDFIRE_SESSION_END_UTC) at or before ``ts``."""
     boundary = ts - (ts - SESSION_END_MS) % DAY_MS
     return boundary
-
-
-def reasons_of(results: list[CheckResult]) -> tuple[Reason, ...]:
-    """Return a Reason for every failed check."""
-    return tuple(Reason(r.check, r.message, r.value, r.limit) for r in results if not r.passed)
 
 
 def decision_for(
@@ -128,38 +122,32 @@ def open_order(order: OrderRequest, reference: float | None) -> None:
     apply_event(decided.order, lifecycle.OrderEvent.ACKNOWLEDGE, order.ts)
 
 
-def check(
-    order: OrderRequest, limits: Limits, duplicate: bool, replaced: float = 0.0
-) -> tuple[tuple[Reason, ...], float | None, float | None, float | None]:
-    """Run every check; return (failed reasons, var before, var after, reference price)."""
-    ctx = order_context(order, limits, duplicate, replaced)
-    results = run_checks(ctx, limits)
-    return reasons_of(results), ctx.var_before, ctx.var_after, ctx.reference_price
-
-
 async def handle_new(order: OrderRequest, started: int) -> None:
     """Decide a NEW request; an approved order becomes OPEN and reserves buying power."""
     seen_key = tables.compound_key(order.account, order.order_id)
     seen = tables.seen_orders.get(seen_key)
-    if seen is not None and seen.get("ts") == order.ts:
+    if seen is not None and seen.get("request_ts") == order.ts:
         metrics.DUPLICATES.labels("orders").inc()
-        await emit(replace(decision_from_seen(seen), ts=now_ms()))
+        await emit(replace(decision_from_seen(seen["decision"]), ts=now_ms()))
         return
     limits = limit_store.for_account(order.account)
-    reasons, var_before, var_after, reference = check(order, limits, seen is not None)
-    decision = decision_for(order, reasons, var_before, var_after, started)
+    verdict = evaluate(order, limits, seen is not None)
+    decision = decision_for(order, verdict.reasons, verdict.var_before, verdict.var_after, started)
     if seen is None:
-        tables.seen_orders[seen_key] = {"ts": order.ts, **codec.to_jsonable(decision)}
-        if not reasons:
-            open_order(order, reference)
+        tables.seen_orders[seen_key] = {
+            "request_ts": order.ts,
+            "ts": order.ts,
+            "decision": codec.to_jsonable(decision),
+        }
+        if not verdict.reasons:
+            open_order(order, verdict.reference_price)
     await emit(decision)
 
 
-def decision_from_seen(seen: dict[str, Any]) -> OrderDecision:
+def decision_from_seen(stored: dict[str, Any]) -> OrderDecision:
     """Rebuild the decision stored with a seen order id."""
-    fields = {k: v for k, v in seen.items() if k != "ts"}
+    fields = dict(stored)
     fields["reasons"] = tuple(Reason(**r) for r in fields.get("reasons", ()))
-    fields["ts"] = seen["ts"]
     return OrderDecision(**fields)
 
 
@@ -172,14 +160,15 @@ async def handle_replace(order: OrderRequest, started: int) -> None:
         return
     limits = limit_store.for_account(order.account)
     replaced = float(existing.reserved) if existing.side == "BUY" else 0.0
-    reasons, var_before, var_after, _ref = check(order, limits, False, replaced)
+    verdict = evaluate(order, limits, False, replaced)
+    reasons = verdict.reasons
     if not reasons:
         replaced_order = apply_event(
             existing, lifecycle.OrderEvent.REPLACE, order.ts, qty=order.qty, price=order.price
         )
         if replaced_order is None:
             reasons = (Reason("lifecycle", f"order {order.order_id} cannot be replaced now"),)
-    await emit(decision_for(order, reasons, var_before, var_after, started))
+    await emit(decision_for(order, reasons, verdict.var_before, verdict.var_after, started))
 
 
 def handle_cancel(order: OrderRequest) -> None:
@@ -196,7 +185,7 @@ def handle_cancel(order: OrderRequest) -> None:
 @app.agent(topics.orders)
 async def order_checks(stream: Any) -> None:
     """Check each order request and publish its decision."""
-    async for _event, order in records(stream, codec.ORDER, topics.orders, lambda o: o.account):
+    async for event, order in records(stream, codec.ORDER, topics.orders, lambda o: o.account):
         started = time.perf_counter_ns()
         expire_stale_orders(order.account, order.ts)
         if order.action == "CANCEL":
@@ -207,3 +196,4 @@ async def order_checks(stream: Any) -> None:
         else:
             await handle_new(order, started)
         flow.record_order(order.account, order.ts)
+        seen_pruner.tick(event.message.partition, order.ts)

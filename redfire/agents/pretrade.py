@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from redfire.app import settings
 from redfire.risk.bars import parse_interval
-from redfire.risk.checks import OrderContext
+from redfire.risk.checks import CheckResult, OrderContext, run_checks
 from redfire.risk.flow import SlidingWindowCounter
 from redfire.risk.limits import Limits
 from redfire.risk.measures import IncrementalVaR, InsufficientHistory
-from redfire.schemas.records import OrderRequest
+from redfire.schemas.records import OrderRequest, Reason
 from redfire.tables import mirrors, store
 from redfire.tables.accounts import AccountState
 from redfire.tables.books import books
@@ -134,3 +134,27 @@ def order_context(
         var_after=var.after,
         previous_close=None if window is None else window.last_close,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of every check on one order: failed reasons and its VaR."""
+
+    reasons: tuple[Reason, ...]
+    var_before: float | None
+    var_after: float | None
+    reference_price: float | None
+
+
+def reasons_of(results: list[CheckResult]) -> tuple[Reason, ...]:
+    """Return a Reason for every failed check."""
+    return tuple(Reason(r.check, r.message, r.value, r.limit) for r in results if not r.passed)
+
+
+def evaluate(
+    order: OrderRequest, limits: Limits, duplicate: bool, reserved_by_replaced: float = 0.0
+) -> Verdict:
+    """Run every check on ``order`` against the account as it stands now."""
+    ctx = order_context(order, limits, duplicate, reserved_by_replaced)
+    results = run_checks(ctx, limits)
+    return Verdict(reasons_of(results), ctx.var_before, ctx.var_after, ctx.reference_price)

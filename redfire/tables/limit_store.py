@@ -15,6 +15,7 @@ from redfire.app import settings
 from redfire.risk.limits import LimitBook, Limits, parse_limits_yaml, validate_changes
 from redfire.tables import definitions as tables
 from redfire.tables import mirrors
+from redfire.tables.store import put_versioned
 
 log = logging.getLogger(__name__)
 DEFAULT_KEY = "*"
@@ -55,16 +56,15 @@ class LimitStore:
         """Validate ``changes`` and store them as overrides (raise ValueError if bad)."""
         validate_changes(changes)
         key = account or DEFAULT_KEY
-        merged = {**(tables.limits.get(key) or {}), **changes}
-        tables.limits[key] = merged
-        mirrors.limits.set(key, merged)
+        merged = {**(mirrors.limits.get(key) or {}), **changes}
+        put_versioned(tables.limits, mirrors.limits, key, merged)
 
 
 def _overrides(key: str) -> dict[str, Any]:
     value = mirrors.limits.get(key)
     if not value:
         return {}
-    return {k: v for k, v in value.items() if k != "trading_state"}
+    return {k: v for k, v in value.items() if not k.startswith("_")}
 
 
 limit_store = LimitStore(load_limit_book(settings.limits_file))

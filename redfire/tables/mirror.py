@@ -5,6 +5,11 @@ and a JSON decode each time. A mirror is filled three ways: local writes go
 through ``set``; writes by other workers arrive as changelog events; a key not
 yet seen (e.g. restored from RocksDB without a changelog replay) is read once
 from the table. ``version`` tells callers that a key changed.
+
+A worker also reads its own writes back from a global table's changelog, late
+and in order, so a changelog record older than the mirrored value (by the
+value's own ``order``, e.g. a tick timestamp) is ignored: the mirror never
+goes back in time.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ V = TypeVar("V")
 
 
 class Mirror(Generic[V]):
-    def __init__(self, name: str, decode: Callable[[Any], V]) -> None:
+    def __init__(
+        self, name: str, decode: Callable[[Any], V], order: Callable[[V], Any]
+    ) -> None:
         self.name = name
         self.decode = decode
+        self.order = order
         self.table: Mapping[str, Any] | None = None
         self._values: dict[str, V] = {}
         self._versions: dict[str, int] = {}
@@ -56,7 +64,15 @@ class Mirror(Generic[V]):
         key = event.key
         if isinstance(key, bytes):
             key = key.decode()
-        self.set(str(key), event.value)
+        key = str(key)
+        current = self._values.get(key)
+        if event.value is None or current is None:
+            self.set(key, event.value)
+            return
+        value = self.decode(event.value)
+        if self.order(value) >= self.order(current):
+            self._values[key] = value
+            self._bump(key)
 
     def _store(self, key: str, raw: Any) -> V:
         value = self.decode(raw)

@@ -22,9 +22,16 @@ class PriceMark:
 class WindowMark:
     """A return window decoded once: returns (oldest first) and the last close."""
 
+    window: ReturnWindow
     returns: FloatArray
-    last_close: float | None
-    last_bar_start: int | None
+
+    @property
+    def last_close(self) -> float | None:
+        return self.window.last_close
+
+    @property
+    def last_bar_start(self) -> int:
+        return -1 if self.window.last_bar_start is None else self.window.last_bar_start
 
 
 def decode_price(raw: dict[str, Any]) -> PriceMark:
@@ -35,13 +42,17 @@ def decode_window(raw: dict[str, Any]) -> WindowMark:
     window = ReturnWindow.from_dict(raw)
     array = window_array(window)
     array.setflags(write=False)
-    return WindowMark(array, window.last_close, window.last_bar_start)
+    return WindowMark(window, array)
 
 
 def decode_overrides(raw: dict[str, Any]) -> dict[str, Any]:
     return dict(raw)
 
 
-prices: Mirror[PriceMark] = Mirror("prices", decode_price)
-windows: Mirror[WindowMark] = Mirror("returns", decode_window)
-limits: Mirror[dict[str, Any]] = Mirror("limits", decode_overrides)
+prices: Mirror[PriceMark] = Mirror("prices", decode_price, lambda mark: mark.ts)
+windows: Mirror[WindowMark] = Mirror(
+    "returns", decode_window, lambda mark: (mark.last_bar_start, len(mark.returns))
+)
+limits: Mirror[dict[str, Any]] = Mirror(
+    "limits", decode_overrides, lambda value: value.get("_version", 0)
+)

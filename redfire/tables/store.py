@@ -120,12 +120,17 @@ class SeenPruner:
     def prune(self, partition: int, horizon: float) -> int:
         stale = [
             key
-            for key, ts in self.table.items()
-            if ts < horizon and owner_partition(key) == partition
+            for key, value in self.table.items()
+            if _seen_ts(value) < horizon and owner_partition(key) == partition
         ]
         for key in stale:
             del self.table[key]
         return len(stale)
+
+
+def _seen_ts(value: Any) -> float:
+    """Return when a seen key was recorded (a number, or a dict with ``ts``)."""
+    return float(value["ts"] if isinstance(value, dict) else value)
 
 
 def owner_partition(key: str) -> int:
@@ -181,10 +186,19 @@ def get_bar(symbol: str) -> Bar | None:
 
 
 def get_window(symbol: str) -> ReturnWindow:
-    raw = tables.returns.get(symbol)
-    if raw is None:
+    """Return the symbol's return window (from the mirror: never older than our writes)."""
+    mark = mirrors.windows.get(symbol)
+    if mark is None:
         return ReturnWindow.empty(settings.var_window)
-    return ReturnWindow.from_dict(raw)
+    return mark.window
+
+
+def put_versioned(table: Any, mirror: Any, key: str, value: dict[str, Any]) -> None:
+    """Write a global-table value with a version one above the current one."""
+    current = mirror.get(key) or {}
+    versioned = {**value, "_version": int(current.get("_version", 0)) + 1}
+    table[key] = versioned
+    mirror.set(key, versioned)
 
 
 def firm_trading_state() -> TradingState:

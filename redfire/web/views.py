@@ -17,10 +17,11 @@ from redfire.tables.portfolio import AccountView, account_view
 
 @app.page("/health")
 async def health(self: web.View, request: web.Request) -> web.Response:
-    """Answer whether the worker runs, with its recovery state."""
+    """Answer 200 when the worker serves, 503 while its tables are still recovering."""
     recovery = app.tables.recovery  # type: ignore[attr-defined]
     recovering = not recovery.completed.is_set()
-    return self.json({"status": "recovering" if recovering else "ok", "app_id": app.conf.id})
+    body = {"status": "recovering" if recovering else "ok", "app_id": app.conf.id}
+    return self.json(body, status=503 if recovering else 200)
 
 
 def positions_body(view: AccountView) -> dict[str, Any]:
@@ -69,3 +70,13 @@ async def account_positions(self: web.View, request: web.Request, account: str) 
 async def account_risk(self: web.View, request: web.Request, account: str) -> web.Response:
     """Return the account's positions, cash, equity and PnL so far."""
     return self.json(risk_body(account_view(account)))
+
+
+@app.page("/market/{symbol}")
+async def market_state(self: web.View, request: web.Request, symbol: str) -> web.Response:
+    """Return the symbol's last price and return window (global tables: any worker)."""
+    price = tables.prices.get(symbol)
+    window = tables.returns.get(symbol)
+    if price is None and window is None:
+        return self.json({"error": f"unknown symbol {symbol}"}, status=404)
+    return self.json({"symbol": symbol, "price": price, "window": window})
