@@ -34,3 +34,5 @@ ALERTS = Counter(
 UNKNOWN_ORDER_FILLS = Counter(
     "redfire_unknown_order_fills_total", "Fills applied for orders RedFire never saw"
 )
+# Accounts that have their own VaR/ES gauge series (bounded; the rest share "_other").
+VAR_ACCOUNTS: set[str] = set()

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     default_cash: float = 0.0
     ioc_timeout_ms: int = Field(default=1000, ge=0)
     session_end_utc: str = Field(default="00:00", pattern=r"^\d{2}:\d{2}$")
+    monitor_tick_s: float = Field(default=1.0, gt=0)
+    stress_interval_s: float = Field(default=60.0, gt=0)
     snapshot_interval: float = Field(default=5.0, gt=0)
     limits_file: Path | None = None
     rules_file: Path | None = None

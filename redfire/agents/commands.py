@@ -7,7 +7,7 @@ Idempotent by ``command_id``. A command whose payload is wrong goes to
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +21,7 @@ from redfire.streams import topics
 from redfire.tables import definitions as tables
 from redfire.tables import mirrors, store
 from redfire.tables.accounts import TradingState
+from redfire.tables.activity import activity
 from redfire.tables.limit_store import limit_store
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,9 @@ def _require_account(command: RiskCommand) -> str:
     return command.account
 
 
-HANDLERS: dict[str, Callable[[RiskCommand], None]] = {
+CommandHandler = Callable[[RiskCommand], Awaitable[None] | None]
+
+HANDLERS: dict[str, CommandHandler] = {
     "SET_CASH": set_cash,
     "SET_LIMITS": set_limits,
     "HALT": lambda c: set_trading_state(c, "HALTED"),
@@ -86,10 +89,10 @@ HANDLERS: dict[str, Callable[[RiskCommand], None]] = {
 }
 
 
-def register(name: str) -> Callable[[Callable[[RiskCommand], None]], Callable[[RiskCommand], None]]:
+def register(name: str) -> Callable[[CommandHandler], CommandHandler]:
     """Register the handler of one command type (used by later modules)."""
 
-    def decorate(handler: Callable[[RiskCommand], None]) -> Callable[[RiskCommand], None]:
+    def decorate(handler: CommandHandler) -> CommandHandler:
         HANDLERS[name] = handler
         return handler
 
@@ -114,9 +117,13 @@ async def commands(stream: Any) -> None:
         try:
             if handler is None:
                 raise CommandError(f"{command.command} is not handled by this worker")
-            handler(command)
+            pending = handler(command)
+            if pending is not None:
+                await pending
         except CommandError as exc:
             await dead_letter(event, "bad_command", str(exc))
             continue
         tables.seen_commands[command.command_id] = command.ts
+        if command.account and command.account != ALL_ACCOUNTS:
+            activity.touch(command.account)
         log.info("applied %s %s for %s", command.command, command.command_id, command.account)

@@ -20,6 +20,7 @@ from redfire.schemas.records import Fill
 from redfire.streams import topics
 from redfire.tables import definitions as tables
 from redfire.tables import store
+from redfire.tables.activity import activity
 from redfire.tables.books import books
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def apply_to_position(fill: Fill) -> None:
     account = store.get_account(fill.account)
     store.put_account(account.with_cash_delta(effect.cash_delta))
     books.invalidate(fill.account)
+    activity.touch(fill.account)
 
 
 def apply_to_order(fill: Fill) -> None:

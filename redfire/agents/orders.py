@@ -22,6 +22,7 @@ from redfire.schemas.records import OrderDecision, OrderRequest, Reason
 from redfire.streams import topics
 from redfire.tables import definitions as tables
 from redfire.tables import store
+from redfire.tables.activity import activity
 from redfire.tables.limit_store import limit_store
 
 log = logging.getLogger(__name__)
@@ -122,14 +123,15 @@ def open_order(order: OrderRequest, reference: float | None) -> None:
     apply_event(decided.order, lifecycle.OrderEvent.ACKNOWLEDGE, order.ts)
 
 
-async def handle_new(order: OrderRequest, started: int) -> None:
+async def handle_new(order: OrderRequest, started: int) -> OrderDecision:
     """Decide a NEW request; an approved order becomes OPEN and reserves buying power."""
     seen_key = tables.compound_key(order.account, order.order_id)
     seen = tables.seen_orders.get(seen_key)
     if seen is not None and seen.get("request_ts") == order.ts:
         metrics.DUPLICATES.labels("orders").inc()
-        await emit(replace(decision_from_seen(seen["decision"]), ts=now_ms()))
-        return
+        repeated = replace(decision_from_seen(seen["decision"]), ts=now_ms())
+        await emit(repeated)
+        return repeated
     limits = limit_store.for_account(order.account)
     verdict = evaluate(order, limits, seen is not None)
     decision = decision_for(order, verdict.reasons, verdict.var_before, verdict.var_after, started)
@@ -142,6 +144,7 @@ async def handle_new(order: OrderRequest, started: int) -> None:
         if not verdict.reasons:
             open_order(order, verdict.reference_price)
     await emit(decision)
+    return decision
 
 
 def decision_from_seen(stored: dict[str, Any]) -> OrderDecision:
@@ -151,13 +154,14 @@ def decision_from_seen(stored: dict[str, Any]) -> OrderDecision:
     return OrderDecision(**fields)
 
 
-async def handle_replace(order: OrderRequest, started: int) -> None:
+async def handle_replace(order: OrderRequest, started: int) -> OrderDecision:
     """Decide a REPLACE of a live order: new qty/price checked as a fresh order."""
     existing = store.get_order(order.account, order.order_id)
     if existing is None or lifecycle.is_terminal(existing):
         reason = Reason("unknown_order", f"no live order {order.order_id} to replace")
-        await emit(decision_for(order, (reason,), None, None, started))
-        return
+        refused = decision_for(order, (reason,), None, None, started)
+        await emit(refused)
+        return refused
     limits = limit_store.for_account(order.account)
     replaced = float(existing.reserved) if existing.side == "BUY" else 0.0
     verdict = evaluate(order, limits, False, replaced)
@@ -168,7 +172,9 @@ async def handle_replace(order: OrderRequest, started: int) -> None:
         )
         if replaced_order is None:
             reasons = (Reason("lifecycle", f"order {order.order_id} cannot be replaced now"),)
-    await emit(decision_for(order, reasons, verdict.var_before, verdict.var_after, started))
+    decision = decision_for(order, reasons, verdict.var_before, verdict.var_after, started)
+    await emit(decision)
+    return decision
 
 
 def handle_cancel(order: OrderRequest) -> None:
@@ -192,8 +198,9 @@ async def order_checks(stream: Any) -> None:
             handle_cancel(order)
             continue
         if order.action == "REPLACE":
-            await handle_replace(order, started)
+            decision = await handle_replace(order, started)
         else:
-            await handle_new(order, started)
-        flow.record_order(order.account, order.ts)
+            decision = await handle_new(order, started)
+        flow.record_order(order.account, order.ts, decision.decision == "REJECTED")
+        activity.touch(order.account)
         seen_pruner.tick(event.message.partition, order.ts)

@@ -45,9 +45,27 @@ class FlowCounters:
     def __init__(self) -> None:
         self.orders: dict[str, SlidingWindowCounter] = defaultdict(SlidingWindowCounter)
         self.cancels: dict[str, SlidingWindowCounter] = defaultdict(SlidingWindowCounter)
+        self.rejects: dict[str, SlidingWindowCounter] = defaultdict(SlidingWindowCounter)
+        self.last_ts: dict[str, int] = {}
 
-    def record_order(self, account: str, ts: int) -> None:
+    def record_order(self, account: str, ts: int, rejected: bool = False) -> None:
         self.orders[account] = self.orders[account].add(ts)
+        if rejected:
+            self.rejects[account] = self.rejects[account].add(ts)
+        self.last_ts[account] = max(ts, self.last_ts.get(account, ts))
+
+    def reject_ratio(self, account: str, window_ms: int = 60_000) -> float:
+        """Return rejected / decided orders over the window before the last order."""
+        now = self.last_ts.get(account)
+        if now is None:
+            return 0.0
+        decided = self.orders[account].count(now, window_ms)
+        return 0.0 if decided == 0 else self.rejects[account].count(now, window_ms) / decided
+
+    def orders_per_s(self, account: str) -> float:
+        """Return the order requests in the last second before the last order."""
+        now = self.last_ts.get(account)
+        return 0.0 if now is None else float(self.orders[account].count(now, 1000))
 
     def record_cancel(self, account: str, ts: int) -> None:
         self.cancels[account] = self.cancels[account].add(ts)

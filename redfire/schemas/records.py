@@ -132,6 +132,10 @@ class RiskSnapshot:
     var_99: float | None = None
     es_975: float | None = None
     positions: tuple[SnapshotPosition, ...] = ()
+    var_exceptions: int | None = None
+    backtest_bars: int = 0
+    traffic_light: str | None = None
+    reject_ratio: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

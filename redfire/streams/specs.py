@@ -44,6 +44,15 @@ DEAD_LETTERS = TopicSpec(
     "dead_letters", "original key", "dead_letter", co_partitioned=False, retention_ms=30 * DAY_MS
 )
 
+# Internal topics: a per-partition clock that lets the monitor write account
+# state in stream context, and the per-partition exposures the firm stage merges.
+RISK_CLOCK = TopicSpec(
+    "redfire_clock", "partition", "internal", co_partitioned=True, retention_ms=3600 * 1000
+)
+FIRM_EXPOSURES = TopicSpec(
+    "redfire_firm_exposures", "FIRM", "internal", co_partitioned=False, retention_ms=DAY_MS
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     TICKS,
     ORDERS,
@@ -54,6 +63,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     RISK_METRICS,
     STRESS_RESULTS,
     DEAD_LETTERS,
+    RISK_CLOCK,
+    FIRM_EXPOSURES,
 )
 
 

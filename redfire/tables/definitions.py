@@ -70,8 +70,15 @@ seen_commands = _table("seen_commands", help_="command_id → ts first applied")
 limits = _table(
     "limits", global_=True, help_="account or * → limit overrides", mirror=mirrors.limits
 )
-rules = _table("rules", global_=True, help_="rule_id → monitoring rule")
-scenarios = _table("scenarios", global_=True, help_="scenario_id → stress scenario")
+rules = _table(
+    "rules", global_=True, help_="rule_id → monitoring rule (or removed)", mirror=mirrors.rules
+)
+scenarios = _table(
+    "scenarios", global_=True, help_="scenario_id → stress scenario", mirror=mirrors.scenarios
+)
+rule_states = _table("rule_states", help_="account|rule_id → firing, last fired, last value")
+var_backtests = _table("var_backtests", help_="account → live VaR backtest: flags, last VaR")
+firm_parts = _table("firm_parts", help_="source partition → its accounts' summed exposures")
 
 
 def compound_key(*parts: str) -> str:

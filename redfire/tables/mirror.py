@@ -23,9 +23,7 @@ V = TypeVar("V")
 
 
 class Mirror(Generic[V]):
-    def __init__(
-        self, name: str, decode: Callable[[Any], V], order: Callable[[V], Any]
-    ) -> None:
+    def __init__(self, name: str, decode: Callable[[Any], V], order: Callable[[V], Any]) -> None:
         self.name = name
         self.decode = decode
         self.order = order

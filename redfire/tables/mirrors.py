@@ -56,3 +56,9 @@ windows: Mirror[WindowMark] = Mirror(
 limits: Mirror[dict[str, Any]] = Mirror(
     "limits", decode_overrides, lambda value: value.get("_version", 0)
 )
+rules: Mirror[dict[str, Any]] = Mirror(
+    "rules", decode_overrides, lambda value: value.get("_version", 0)
+)
+scenarios: Mirror[dict[str, Any]] = Mirror(
+    "scenarios", decode_overrides, lambda value: value.get("_version", 0)
+)

@@ -10,8 +10,11 @@ from typing import Any
 
 from faust import web
 
+from redfire.agents.intake import now_ms
+from redfire.agents.stress import result_body, stress_account
 from redfire.app import app
 from redfire.tables import definitions as tables
+from redfire.tables.config_store import scenario_set
 from redfire.tables.portfolio import AccountView, account_view
 
 
@@ -80,3 +83,16 @@ async def market_state(self: web.View, request: web.Request, symbol: str) -> web
     if price is None and window is None:
         return self.json({"error": f"unknown symbol {symbol}"}, status=404)
     return self.json({"symbol": symbol, "price": price, "window": window})
+
+
+@app.page("/stress/{scenario}")
+@app.table_route(table=tables.accounts, query_param="account")
+async def stress_view(self: web.View, request: web.Request, scenario: str) -> web.Response:
+    """Run one stress scenario on ?account= now and return its P&L per position."""
+    account = request.query.get("account")
+    found = scenario_set.get(scenario)
+    if account is None:
+        return self.json({"error": "give ?account="}, status=400)
+    if found is None:
+        return self.json({"error": f"unknown scenario {scenario}"}, status=404)
+    return self.json(result_body(stress_account(account, found, now_ms())))
