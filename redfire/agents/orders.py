@@ -27,16 +27,6 @@ from redfire.tables.limit_store import limit_store
 
 log = logging.getLogger(__name__)
 seen_pruner = store.SeenPruner(tables.seen_orders, settings.seen_retention_s)
-DAY_MS = 24 * 3600 * 1000
-SESSION_END_MS = (
-    int(settings.session_end_utc[:2]) * 3600_000 + int(settings.session_end_utc[3:]) * 60_000
-)
-
-
-def last_session_end(ts: int) -> int:
-    """Return the most recent session end (REDFIRE_SESSION_END_UTC) at or before ``ts``."""
-    boundary = ts - (ts - SESSION_END_MS) % DAY_MS
-    return boundary
 
 
 def decision_for(
@@ -89,17 +79,12 @@ def apply_event(
 
 
 def expire_stale_orders(account: str, ts: int) -> None:
-    """Expire the account's IOC/FOK orders past REDFIRE_IOC_TIMEOUT_MS and past DAY orders."""
-    session_end = last_session_end(ts)
-    for order_id in store.live_orders.ids(account):
+    """Expire the account's orders whose deadline has passed (IOC/FOK timeout, DAY end)."""
+    for order_id in store.live_orders.due(account, ts):
         order = store.get_order(account, order_id)
-        if order is None:
-            continue
-        immediate = order.order_type in (lifecycle.OrderType.IOC, lifecycle.OrderType.FOK)
-        if immediate and ts - order.ts_created >= settings.ioc_timeout_ms:
-            apply_event(order, lifecycle.OrderEvent.EXPIRE, ts)
-        elif order.time_in_force == lifecycle.TimeInForce.DAY and order.ts_created < session_end:
-            apply_event(order, lifecycle.OrderEvent.EXPIRE, session_end)
+        if order is not None:
+            expiry = min(ts, store.order_deadline(order))
+            apply_event(order, lifecycle.OrderEvent.EXPIRE, expiry)
 
 
 def open_order(order: OrderRequest, reference: float | None) -> None:

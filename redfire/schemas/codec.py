@@ -12,7 +12,8 @@ import json
 import math
 import struct
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from functools import cache
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -257,20 +258,35 @@ def to_jsonable(record: object) -> JsonDict:
     """Return the record as JSON-ready primitives (bytes as base64)."""
     if not is_dataclass(record) or isinstance(record, type):
         raise TypeError(f"{record!r} is not a record")
-    return {k: _jsonable_value(v) for k, v in asdict(record).items()}
+    # Not dataclasses.asdict: it deep-copies every value, and this runs per decision.
+    return {name: _jsonable_value(getattr(record, name)) for name in _field_names(type(record))}
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 def _jsonable_value(value: Any) -> Any:
+    if isinstance(value, str | int | float) or value is None:
+        return value
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, tuple | list):
         return [_jsonable_value(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(value)
     return value
 
 
 def encode_json(record: object) -> bytes:
     """Encode a record as compact JSON."""
-    return json.dumps(to_jsonable(record), separators=(",", ":")).encode()
+    return dump_json(to_jsonable(record))
+
+
+def dump_json(value: JsonDict) -> bytes:
+    """Encode JSON-ready primitives compactly."""
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def encode_avro(record: object, schema_name: str) -> bytes:

@@ -12,7 +12,13 @@ from typing import Any
 
 from redfire.app import settings
 from redfire.risk.bars import Bar, ReturnWindow
-from redfire.risk.lifecycle import LIVE_STATUSES, OrderLifecycle, Transitioned
+from redfire.risk.lifecycle import (
+    LIVE_STATUSES,
+    OrderLifecycle,
+    OrderType,
+    TimeInForce,
+    Transitioned,
+)
 from redfire.risk.positions import Position
 from redfire.streams.partitioning import partition_for
 from redfire.tables import definitions as tables
@@ -55,28 +61,67 @@ class PositionIndex:
 
 
 class LiveOrders:
-    """account → ids of its live orders (APPROVED, OPEN, PARTIALLY_FILLED)."""
+    """account → its live orders (APPROVED, OPEN, PARTIALLY_FILLED) and when each expires.
+
+    Keeping each order's expiry deadline here makes the per-order expiry sweep
+    O(1) unless something is actually due.
+    """
 
     def __init__(self) -> None:
-        self._ids: dict[str, set[str]] = defaultdict(set)
+        self._deadlines: dict[str, dict[str, int]] = defaultdict(dict)
+        self._earliest: dict[str, int] = {}
 
     def update(self, order: OrderLifecycle) -> None:
-        ids = self._ids[order.account]
+        deadlines = self._deadlines[order.account]
         if order.status in LIVE_STATUSES:
-            ids.add(order.order_id)
-        else:
-            ids.discard(order.order_id)
+            deadline = order_deadline(order)
+            deadlines[order.order_id] = deadline
+            self._earliest[order.account] = min(deadline, self._earliest.get(order.account, NEVER))
+        elif deadlines.pop(order.order_id, None) is not None:
+            self._earliest[order.account] = min(deadlines.values(), default=NEVER)
 
     def ids(self, account: str) -> frozenset[str]:
-        return frozenset(self._ids.get(account, ()))
+        return frozenset(self._deadlines.get(account, ()))
 
     def count(self, account: str) -> int:
-        return len(self._ids.get(account, ()))
+        return len(self._deadlines.get(account, ()))
+
+    def due(self, account: str, ts: int) -> list[str]:
+        """Return the ids of the account's live orders whose deadline is at or before ``ts``."""
+        if self._earliest.get(account, NEVER) > ts:
+            return []
+        return sorted(i for i, d in self._deadlines[account].items() if d <= ts)
 
     def rebuild(self, orders: Iterator[OrderLifecycle]) -> None:
-        self._ids.clear()
+        self._deadlines.clear()
+        self._earliest.clear()
         for order in orders:
             self.update(order)
+
+
+NEVER = 2**62
+DAY_MS = 24 * 3600 * 1000
+
+
+def session_end_offset_ms() -> int:
+    """Return REDFIRE_SESSION_END_UTC as milliseconds after midnight UTC."""
+    hours, minutes = settings.session_end_utc.split(":")
+    return int(hours) * 3_600_000 + int(minutes) * 60_000
+
+
+def next_session_end(ts: int) -> int:
+    """Return the first session end strictly after ``ts``."""
+    offset = session_end_offset_ms()
+    return ts - (ts - offset) % DAY_MS + DAY_MS
+
+
+def order_deadline(order: OrderLifecycle) -> int:
+    """Return when a live order expires: IOC/FOK after the timeout, DAY at session end."""
+    if order.order_type in (OrderType.IOC, OrderType.FOK):
+        return order.ts_created + settings.ioc_timeout_ms
+    if order.time_in_force == TimeInForce.DAY:
+        return next_session_end(order.ts_created)
+    return NEVER
 
 
 position_index = PositionIndex()
