@@ -13,8 +13,8 @@ import math
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, is_dataclass
-from functools import cache
 from datetime import datetime
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 import fastavro

@@ -61,7 +61,9 @@ class AccountBooks:
         return window
 
     def _fresh(self, cached: CachedBook, quantities: dict[str, float], now_ms: int) -> bool:
-        if now_ms - cached.built_ms > self.max_age_ms:
+        # A book stamped later than this order (e.g. built for a what-if at wall-clock
+        # time during a replay) is as stale as an old one.
+        if not 0 <= now_ms - cached.built_ms <= self.max_age_ms:
             return False
         if cached.versions.keys() != quantities.keys():
             return False

@@ -16,6 +16,7 @@ from redfire.app import app
 from redfire.tables import definitions as tables
 from redfire.tables.config_store import scenario_set
 from redfire.tables.portfolio import AccountView, account_view
+from redfire.tables.store import effective_trading_state
 
 
 @app.page("/health")
@@ -56,7 +57,7 @@ def risk_body(view: AccountView) -> dict[str, Any]:
         realized_pnl=float(view.realized_pnl),
         unrealized_pnl=float(view.unrealized_pnl),
         fees=float(view.fees),
-        trading_state=view.state.trading_state,
+        trading_state=effective_trading_state(view.state),
     )
     return body
 
