@@ -49,10 +49,11 @@ def broker_command(
 
 
 def _register_commands() -> None:
-    from redfire import cli_backtest, cli_feed
+    from redfire import cli_backtest, cli_feed, cli_scenario
 
     cli_backtest.register(app)
     cli_feed.register(app)
+    cli_scenario.register(app)
 
 
 def main() -> None:

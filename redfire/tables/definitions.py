@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import faust
 from faust.types import TableT
 
 from redfire.app import app, settings
@@ -29,15 +28,19 @@ def _table(
     factory = app.GlobalTable if global_ else app.Table
     table = factory(
         name,
-        schema=faust.Schema(
-            key_type=str, value_type=None, key_serializer="raw", value_serializer="json"
-        ),
+        key_type=str,
+        value_type=None,
         partitions=settings.partitions,
         default=None,
         help=help_,
         on_changelog_event=mirror.on_changelog_event if mirror else None,
         extra_topic_configs=extra_topic_configs,
     )
+    # Keys go to the changelog as plain UTF-8 (faust would JSON-quote a str key), so
+    # that a key hashes to the same partition as on the input topics: table_route
+    # then reaches the owning worker, and tools can seed a table's changelog.
+    table.key_serializer = "raw"  # type: ignore[attr-defined]
+    table.changelog_topic = table._new_changelog_topic()  # type: ignore[attr-defined]
     if mirror is not None:
         mirror.attach(table)
     return table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from redfire.schemas.records import DeadLetter, OrderDecision, RiskCommand
 from redfire.streams.partitioning import partition_for
 from tests.plugins.kafka_broker import KafkaNamespace
 from tests.support.kafka_io import TopicReader, producer, send_json
+from tests.support.worker import RedFireWorker
 
 pytestmark = pytest.mark.integration
 
@@ -275,3 +276,27 @@ def test_tail_of_a_missing_topic_says_so(app: typer.Typer, env: dict[str, str]) 
 
     assert result.exit_code == 1
     assert "does not exist yet" in result.output
+
+
+def test_worker_started_after_backfill_reads_the_seeded_windows(
+    app: typer.Typer,
+    env: dict[str, str],
+    tmp_path: Path,
+    redfire_worker: Callable[..., RedFireWorker],
+) -> None:
+    closes = [100.0 * (1 + 0.01 * ((i * 7) % 5 - 2)) ** i for i in range(40)]
+    lines = ["date,AAPL"] + [
+        f"{time.strftime('%Y-%m-%d', time.gmtime((19700 + i) * 86400))},{c}"
+        for i, c in enumerate(closes)
+    ]
+    path = tmp_path / "closes.csv"
+    path.write_text("\n".join(lines) + "\n")
+    worker = redfire_worker(partitions=PARTITIONS, start=False)
+    invoke(app, env, "backfill-returns", str(path), "--window", "250")
+
+    worker.start()
+
+    window = worker.get("/market/AAPL")["window"]
+    expected = returns_from_closes(closes, 250)
+    assert window["returns"] == list(expected.returns)
+    assert window["last_close"] == closes[-1]
