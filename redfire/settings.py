@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     processing_guarantee: str = "at_least_once"
     rebalance_timeout_s: float = Field(default=60.0, gt=0)
     session_timeout_s: float = Field(default=60.0, gt=0)
+    # faust's defaults (20 min producer timeout, 5 min metadata age) stall a worker
+    # for minutes after a broker dies; these let it move to the new leaders quickly.
+    kafka_request_timeout_s: float = Field(default=30.0, gt=0)
+    kafka_metadata_max_age_ms: int = Field(default=30_000, ge=1000)
     web_port: int = 6066
     web_host: str = "127.0.0.1"
     web_enabled: bool = True
