@@ -1,8 +1,16 @@
 """Fill agent: executions → positions, cash, PnL and the order lifecycle.
 
-Idempotent by ``fill_id``: a replayed or duplicated fill is ignored. Fills for
-orders RedFire never saw still move positions (the gateway is the source of
-truth) and are counted.
+Exactly-once in effect under at-least-once delivery:
+
+* a fill id seen before at another offset is a duplicate and is ignored;
+* a record seen again at the same offset is a redelivery (after a crash), and is
+  applied to each record it changes only if that record's watermark (the offset
+  of the last fill applied to it) is older — tables restored from their
+  changelogs after a crash may be at different points, and this puts each one
+  exactly where the fill stream says it should be.
+
+Fills for orders RedFire never saw still move positions (the gateway is the
+source of truth) and are counted.
 """
 
 from __future__ import annotations
@@ -27,8 +35,8 @@ log = logging.getLogger(__name__)
 seen_pruner = store.SeenPruner(tables.seen_fills, settings.seen_retention_s)
 
 
-def apply_to_position(fill: Fill) -> None:
-    """Move the position and the account's cash by one fill."""
+def apply_to_position(fill: Fill, offset: int) -> None:
+    """Move the position and the account's cash by one fill, each at most once."""
     effect = apply_fill(
         store.get_position(fill.account, fill.symbol),
         fill.side,
@@ -36,16 +44,20 @@ def apply_to_position(fill: Fill) -> None:
         to_decimal(fill.price),
         to_decimal(fill.fee),
     )
-    store.put_position(fill.account, fill.symbol, effect.position)
+    if store.position_fill_offset(fill.account, fill.symbol) < offset:
+        store.put_position(fill.account, fill.symbol, effect.position, offset)
     account = store.get_account(fill.account)
-    store.put_account(account.with_cash_delta(effect.cash_delta))
+    if account.fill_offset < offset:
+        store.put_account(account.with_fill(effect.cash_delta, offset))
     books.invalidate(fill.account)
     activity.touch(fill.account)
 
 
-def apply_to_order(fill: Fill) -> None:
-    """Advance the order's lifecycle and release its reservation."""
+def apply_to_order(fill: Fill, offset: int) -> None:
+    """Advance the order's lifecycle and release its reservation, at most once per fill."""
     order = store.get_order(fill.account, fill.order_id)
+    if order is not None and store.order_fill_offset(fill.account, fill.order_id) >= offset:
+        return
     if order is None:
         metrics.UNKNOWN_ORDER_FILLS.inc()
         log.warning("fill %s for unknown order %s", fill.fill_id, fill.order_id)
@@ -55,28 +67,32 @@ def apply_to_order(fill: Fill) -> None:
         metrics.ILLEGAL_TRANSITIONS.labels(result.event.value).inc()
         log.warning("fill %s refused by lifecycle: %s", fill.fill_id, result.message)
         return
-    store.save_transition(result)
+    store.save_transition(result, offset)
     if order.order_type in (lifecycle.OrderType.IOC, lifecycle.OrderType.FOK):
         expired = lifecycle.expire_immediate(result.order, fill.ts)
         if isinstance(expired, lifecycle.Transitioned):
-            store.save_transition(expired)
+            store.save_transition(expired, offset)
 
 
-def is_new_fill(fill: Fill) -> bool:
-    """Record the fill id; return False when it was already applied."""
+def is_duplicate(fill: Fill, offset: int) -> bool:
+    """Return True when this fill id was first seen at another offset; else record it."""
     key = tables.compound_key(fill.account, fill.fill_id)
-    if tables.seen_fills.get(key) is not None:
-        metrics.DUPLICATES.labels("fills").inc()
+    seen = tables.seen_fills.get(key)
+    if seen is None:
+        tables.seen_fills[key] = {"ts": fill.ts, "offset": offset}
         return False
-    tables.seen_fills[key] = fill.ts
-    return True
+    if seen["offset"] != offset:
+        metrics.DUPLICATES.labels("fills").inc()
+        return True
+    return False
 
 
 @app.agent(topics.fills)
 async def fills(stream: Any) -> None:
     """Apply each fill exactly once to positions, cash and its order."""
     async for event, fill in records(stream, codec.FILL, topics.fills, lambda f: f.account):
-        if is_new_fill(fill):
-            apply_to_position(fill)
-            apply_to_order(fill)
+        offset = event.message.offset
+        if not is_duplicate(fill, offset):
+            apply_to_position(fill, offset)
+            apply_to_order(fill, offset)
         seen_pruner.tick(event.message.partition, fill.ts)

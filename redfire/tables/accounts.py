@@ -25,15 +25,17 @@ class AccountState:
     equity_high: float | None = None
     day_start_equity: float | None = None
     day: int | None = None
+    fill_offset: int = -1
 
     @classmethod
     def opening(cls, account: str, cash: float) -> AccountState:
         """Return a new account holding ``cash`` (REDFIRE_DEFAULT_CASH)."""
         return cls(account=account, cash=to_decimal(cash))
 
-    def with_cash_delta(self, delta: Decimal) -> AccountState:
-        """Return the account after cash moved by ``delta``."""
-        return replace(self, cash=MONEY_CONTEXT.add(self.cash, delta))
+    def with_fill(self, cash_delta: Decimal, fill_offset: int) -> AccountState:
+        """Return the account after a fill moved its cash; remember the fill's offset."""
+        cash = MONEY_CONTEXT.add(self.cash, cash_delta)
+        return replace(self, cash=cash, fill_offset=fill_offset)
 
     def with_reservation_change(self, change: Decimal) -> AccountState:
         """Return the account after reserved buying power moved; never below zero."""
@@ -56,6 +58,7 @@ class AccountState:
             "equity_high": self.equity_high,
             "day_start_equity": self.day_start_equity,
             "day": self.day,
+            "fill_offset": self.fill_offset,
         }
 
     @classmethod
@@ -72,6 +75,7 @@ class AccountState:
             equity_high=data.get("equity_high"),
             day_start_equity=data.get("day_start_equity"),
             day=data.get("day"),
+            fill_offset=int(data.get("fill_offset", -1)),
         )
 
 

@@ -27,6 +27,11 @@ from redfire.tables.accounts import AccountState, TradingState, stricter
 from redfire.tables.mirrors import PriceMark
 
 FIRM_STATE_KEY = "__firm__"
+# Each record a fill changes keeps the fills-partition offset of the last fill
+# applied to it. After a crash a table can be restored to an older value than
+# another table holds; the watermark lets a redelivered fill be applied to exactly
+# the records that lack it, so no fill is lost or counted twice.
+FILL_OFFSET = "fill_offset"
 
 
 class PositionIndex:
@@ -200,8 +205,16 @@ def get_position(account: str, symbol: str) -> Position:
     return Position.flat() if raw is None else Position.from_dict(raw)
 
 
-def put_position(account: str, symbol: str, position: Position) -> None:
-    tables.positions[tables.compound_key(account, symbol)] = position.to_dict()
+def position_fill_offset(account: str, symbol: str) -> int:
+    """Return the offset of the last fill applied to this position (-1: none)."""
+    raw = tables.positions.get(tables.compound_key(account, symbol))
+    return -1 if raw is None else int(raw.get(FILL_OFFSET, -1))
+
+
+def put_position(account: str, symbol: str, position: Position, fill_offset: int = -1) -> None:
+    """Store a position with the offset of the fill that made it (its watermark)."""
+    value = {**position.to_dict(), FILL_OFFSET: fill_offset}
+    tables.positions[tables.compound_key(account, symbol)] = value
     position_index.set(account, symbol, float(position.qty))
 
 
@@ -215,8 +228,18 @@ def get_order(account: str, order_id: str) -> OrderLifecycle | None:
     return None if raw is None else OrderLifecycle.from_dict(raw)
 
 
-def put_order(order: OrderLifecycle) -> None:
-    tables.orders_state[tables.compound_key(order.account, order.order_id)] = order.to_dict()
+def order_fill_offset(account: str, order_id: str) -> int:
+    """Return the offset of the last fill applied to this order (-1: none)."""
+    raw = tables.orders_state.get(tables.compound_key(account, order_id))
+    return -1 if raw is None else int(raw.get(FILL_OFFSET, -1))
+
+
+def put_order(order: OrderLifecycle, fill_offset: int | None = None) -> None:
+    """Store an order's state, keeping (or moving) its fill watermark."""
+    key = tables.compound_key(order.account, order.order_id)
+    if fill_offset is None:
+        fill_offset = order_fill_offset(order.account, order.order_id)
+    tables.orders_state[key] = {**order.to_dict(), FILL_OFFSET: fill_offset}
     live_orders.update(order)
 
 
@@ -258,12 +281,12 @@ def effective_trading_state(account: AccountState) -> TradingState:
     return stricter(account.trading_state, firm_trading_state())
 
 
-def save_transition(result: Transitioned) -> None:
+def save_transition(result: Transitioned, fill_offset: int | None = None) -> None:
     """Store an order's new state and move its account's reservation with it.
 
     Reservations are held for buy orders: the cash a buy will spend.
     """
-    put_order(result.order)
+    put_order(result.order, fill_offset)
     change = result.reservation_change
     if change and result.order.side == "BUY":
         account = get_account(result.order.account)

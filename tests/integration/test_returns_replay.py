@@ -1,0 +1,122 @@
+"""Replayed daily closes of real indices build the return window pandas computes (real Kafka).
+
+The S&P 500 and NASDAQ daily prices ship inside the ``arch`` wheel. One tick
+per trading day at 16:00 UTC makes one daily bar per day; a bar's return joins
+the window when the next bar opens, so the last tick's bar is still open and
+the window holds the returns of ``closes[:-1]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from arch.data import nasdaq, sp500
+
+from tests.conftest import WorkerFactory
+from tests.support.eventually import eventually
+from tests.support.kafka_io import producer, send_json
+from tests.support.worker import RedFireWorker
+
+pytestmark = pytest.mark.integration
+
+DAYS = 400
+CAPACITY = 300  # fewer than the 398 returns: the ring buffer must drop the oldest
+DAY_MS = 86_400_000
+CLOSE_MS = 16 * 3_600_000
+RETURN_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class DailyCloses:
+    """One symbol's last ``DAYS`` daily closes and their dates (epoch ms at midnight UTC)."""
+
+    symbol: str
+    days_ms: list[int]
+    closes: list[float]
+
+    def ticks(self) -> list[dict[str, Any]]:
+        """Return one tick per day at 16:00 UTC, priced at the day's close."""
+        return [
+            {"symbol": self.symbol, "ts": day + CLOSE_MS, "price": close}
+            for day, close in zip(self.days_ms, self.closes, strict=True)
+        ]
+
+    def expected_returns(self, capacity: int) -> list[float]:
+        """Return pandas' simple returns of every closed bar (the last bar is open), newest last."""
+        closed = pd.Series(self.closes[:-1], dtype="float64")
+        return [float(r) for r in closed.pct_change().dropna().to_numpy()][-capacity:]
+
+
+def daily_closes(symbol: str, frame: pd.DataFrame) -> DailyCloses:
+    column = "Adj Close" if "Adj Close" in frame.columns else "Close"
+    last = frame[column].dropna().iloc[-DAYS:]
+    days_ms = [
+        int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
+        for day in pd.DatetimeIndex(last.index)
+    ]
+    return DailyCloses(symbol, days_ms, [float(close) for close in last.to_numpy()])
+
+
+def market(worker: RedFireWorker, symbol: str) -> dict[str, Any]:
+    body: dict[str, Any] = worker.get(f"/market/{symbol}")
+    return body
+
+
+def window_closed_through(worker: RedFireWorker, history: DailyCloses) -> dict[str, Any]:
+    """Return the symbol's market body once its window has closed the next-to-last day."""
+    body = market(worker, history.symbol)
+    window = body["window"]
+    assert window is not None and window["last_bar_start"] == history.days_ms[-2], (
+        f"{history.symbol}: window closed through {window and window['last_bar_start']}, "
+        f"want {history.days_ms[-2]}"
+    )
+    return body
+
+
+def assert_window_matches_pandas(body: dict[str, Any], history: DailyCloses) -> None:
+    window = body["window"]
+    expected = history.expected_returns(CAPACITY)
+    assert window["capacity"] == CAPACITY
+    assert len(window["returns"]) == len(expected) == CAPACITY
+    worst = float(np.max(np.abs(np.asarray(window["returns"]) - np.asarray(expected))))
+    assert worst <= RETURN_TOLERANCE, f"{history.symbol}: returns differ by up to {worst:.3g}"
+    assert window["last_close"] == history.closes[-2]
+    assert window["last_bar_start"] == history.days_ms[-2]
+    assert body["price"]["price"] == history.closes[-1]
+    assert body["price"]["ts"] == history.days_ms[-1] + CLOSE_MS
+
+
+def test_replayed_daily_closes_build_the_pandas_return_window_and_survive_a_restart(
+    redfire_worker: WorkerFactory,
+) -> None:
+    worker: RedFireWorker = redfire_worker(REDFIRE_VAR_WINDOW=str(CAPACITY))
+    histories = [daily_closes("SPX", sp500.load()), daily_closes("NDX", nasdaq.load())]
+    assert all(len(h.closes) == DAYS and DAYS - 2 > CAPACITY for h in histories)
+
+    prod = producer(worker.bootstrap)
+    for day_ticks in zip(*(h.ticks() for h in histories), strict=True):
+        for tick in day_ticks:
+            send_json(prod, worker.topic("ticks"), tick["symbol"], tick)
+        prod.poll(0)
+    assert prod.flush(30) == 0
+
+    before: dict[str, dict[str, Any]] = {}
+    for history in histories:
+        before[history.symbol] = eventually(
+            partial(window_closed_through, worker, history),
+            timeout=90,
+            interval=0.25,
+            retry_on=(AssertionError, OSError),
+        )
+        assert_window_matches_pandas(before[history.symbol], history)
+
+    worker.stop()
+    worker.start()
+    for history in histories:
+        assert market(worker, history.symbol) == before[history.symbol]
