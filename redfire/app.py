@@ -59,7 +59,7 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=settings.web_enabled,
         autodiscover=False,
         table_cleanup_interval=30.0,
-        producer_linger_ms=0,
+        producer_linger_ms=settings.producer_linger_ms,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,
         broker_request_timeout=settings.kafka_request_timeout_s,

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(default=60.0, gt=0)
     # faust's defaults (20 min producer timeout, 5 min metadata age) stall a worker
     # for minutes after a broker dies; these let it move to the new leaders quickly.
+    # A millisecond of linger lets one produce request carry the changelog writes and
+    # outputs of many events instead of one socket write each.
+    producer_linger_ms: int = Field(default=1, ge=0)
     kafka_request_timeout_s: float = Field(default=30.0, gt=0)
     kafka_metadata_max_age_ms: int = Field(default=30_000, ge=1000)
     web_port: int = 6066

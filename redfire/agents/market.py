@@ -12,7 +12,7 @@ from typing import Any
 from redfire import metrics
 from redfire.agents.intake import records
 from redfire.app import app, settings
-from redfire.risk.bars import on_tick, parse_interval
+from redfire.risk.bars import Bar, on_tick, parse_interval
 from redfire.schemas import codec
 from redfire.schemas.records import Tick
 from redfire.streams import topics
@@ -20,6 +20,21 @@ from redfire.tables import definitions as tables
 from redfire.tables import mirrors, store
 
 BAR_INTERVAL_MS = parse_interval(settings.bar_interval)
+# The bar of each symbol this worker owns: this agent is its only writer, so the
+# table is read once per symbol, not once per tick. Forgotten on a rebalance.
+bar_cache: dict[str, Bar | None] = {}
+
+
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]
+def forget_bars(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Drop cached bars: the partitions (and their symbols) may move."""
+    bar_cache.clear()
+
+
+def current_bar(symbol: str) -> Bar | None:
+    if symbol not in bar_cache:
+        bar_cache[symbol] = store.get_bar(symbol)
+    return bar_cache[symbol]
 
 
 def price_state(tick: Tick) -> dict[str, Any]:
@@ -39,7 +54,7 @@ def update_price(tick: Tick) -> None:
 def update_bars(tick: Tick) -> None:
     """Feed the tick to the symbol's bar and, on a bar close, its return window."""
     outcome = on_tick(
-        store.get_bar(tick.symbol),
+        current_bar(tick.symbol),
         store.get_window(tick.symbol),
         tick.ts,
         tick.price,
@@ -49,6 +64,7 @@ def update_bars(tick: Tick) -> None:
     metrics.TICK_OUTCOMES.labels(outcome.status.value).inc()
     if outcome.bar_changed and outcome.bar is not None:
         tables.bars[tick.symbol] = outcome.bar.to_dict()
+        bar_cache[tick.symbol] = outcome.bar
     if outcome.window_changed:
         window = outcome.window.to_dict()
         tables.returns[tick.symbol] = window
