@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from typing import Any
 
@@ -43,8 +44,19 @@ class RedFireApp(faust.App):
             await asyncio.get_running_loop().run_in_executor(None, ensure_topics, settings)
 
 
+def quiet_hot_loggers() -> None:
+    """Keep per-message debug logging of aiokafka and faust off in workers.
+
+    The worker's log setup leaves these loggers at DEBUG, and their per-record
+    debug calls then cost a log record each on the hot path.
+    """
+    for name in ("aiokafka", "faust.topics", "faust.transport"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def create_app(settings: Settings) -> faust.App:
     """Return a configured, not yet started, faust App."""
+    quiet_hot_loggers()
     app = RedFireApp(
         settings.app_id,
         broker=settings.broker,
