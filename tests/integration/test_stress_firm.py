@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from redfire import cli_scenario
 from redfire.streams.partitioning import partition_for
-from tests.integration.test_monitoring import (
+from tests.support.desk import (
     Desk,
     http_json,
     monitor_env,
