@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1)
     store: str = "rocksdb://"
     datadir: Path = Path("var/redfire")
+    # faust's RocksDB defaults (64 MB x 3 memtables and a 2 GB block cache per table
+    # partition) let resident memory grow for a long time; these bound it.
+    rocksdb_write_buffer_mb: int = Field(default=4, ge=1)
+    rocksdb_block_cache_mb: int = Field(default=8, ge=1)
     processing_guarantee: str = "at_least_once"
     rebalance_timeout_s: float = Field(default=60.0, gt=0)
     session_timeout_s: float = Field(default=60.0, gt=0)

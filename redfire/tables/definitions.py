@@ -17,6 +17,15 @@ from redfire.tables.mirror import Mirror
 JsonValue = dict[str, Any]
 
 
+MB = 1024 * 1024
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": settings.rocksdb_write_buffer_mb * MB,
+    "max_write_buffer_number": 2,
+    "block_cache_size": settings.rocksdb_block_cache_mb * MB,
+    "block_cache_compressed_size": settings.rocksdb_block_cache_mb * MB,
+}
+
+
 def _table(
     name: str,
     *,
@@ -35,6 +44,7 @@ def _table(
         help=help_,
         on_changelog_event=mirror.on_changelog_event if mirror else None,
         extra_topic_configs=extra_topic_configs,
+        options=ROCKSDB_OPTIONS,
     )
     # Keys go to the changelog as plain UTF-8 (faust would JSON-quote a str key), so
     # that a key hashes to the same partition as on the input topics: table_route
