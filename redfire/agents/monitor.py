@@ -55,13 +55,37 @@ def accounts_on(partition: int) -> list[str]:
     )
 
 
+# Evaluation bookkeeping (last evaluation time and value) changes on every
+# snapshot; only whether a rule fires, and when it last fired, must survive a
+# restart. So states live here and reach the table only when those change.
+rule_states: dict[str, RuleState] = {}
+
+
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]
+def forget_rule_states(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Drop cached rule states: the accounts may move to another worker."""
+    rule_states.clear()
+
+
 def load_rule_state(account: str, rule_id: str) -> RuleState:
-    raw = tables.rule_states.get(tables.compound_key(account, rule_id))
-    return RuleState() if raw is None else RuleState(**raw)
+    key = tables.compound_key(account, rule_id)
+    state = rule_states.get(key)
+    if state is None:
+        raw = tables.rule_states.get(key)
+        state = rule_states[key] = RuleState() if raw is None else RuleState(**raw)
+    return state
 
 
 def save_rule_state(account: str, rule_id: str, state: RuleState) -> None:
-    tables.rule_states[tables.compound_key(account, rule_id)] = {
+    key = tables.compound_key(account, rule_id)
+    before = rule_states.get(key)
+    rule_states[key] = state
+    if before is not None and (before.firing, before.last_fired_ts) == (
+        state.firing,
+        state.last_fired_ts,
+    ):
+        return
+    tables.rule_states[key] = {
         "firing": state.firing,
         "last_fired_ts": state.last_fired_ts,
         "last_eval_ts": state.last_eval_ts,
