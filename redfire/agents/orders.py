@@ -104,8 +104,13 @@ def open_order(order: OrderRequest, reference: float | None) -> None:
     if isinstance(decided, lifecycle.IllegalTransition):
         refuse(decided)
         return
-    store.save_transition(decided)
-    apply_event(decided.order, lifecycle.OrderEvent.ACKNOWLEDGE, order.ts)
+    opened = lifecycle.open_after_approval(decided.order, order.ts)
+    if isinstance(opened, lifecycle.IllegalTransition):
+        refuse(opened)
+        store.save_transition(decided)
+        return
+    # One write for APPROVED → OPEN: the reservation is the whole change from CREATED.
+    store.save_transition(replace(opened, previous=created))
 
 
 async def handle_new(order: OrderRequest, started: int) -> OrderDecision:
@@ -115,6 +120,12 @@ async def handle_new(order: OrderRequest, started: int) -> OrderDecision:
     if seen is not None and seen.get("request_ts") == order.ts:
         metrics.DUPLICATES.labels("orders").inc()
         repeated = replace(decision_from_seen(seen["decision"]), ts=now_ms())
+        if (
+            repeated.decision == "APPROVED"
+            and store.get_order(order.account, order.order_id) is None
+        ):
+            # A crash kept the seen-marker but not the order: open it again.
+            open_order(order, last_price_of(order.symbol))
         await emit(repeated)
         return repeated
     limits = limit_store.for_account(order.account)
@@ -130,6 +141,12 @@ async def handle_new(order: OrderRequest, started: int) -> OrderDecision:
             open_order(order, verdict.reference_price)
     await emit(decision)
     return decision
+
+
+def last_price_of(symbol: str) -> float | None:
+    """Return the symbol's last price, the reference of a market order."""
+    mark = store.last_price(symbol)
+    return None if mark is None else mark.price
 
 
 def decision_from_seen(stored: dict[str, Any]) -> OrderDecision:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.plugins.kafka_broker import launcher
+from tests.support.eventually import eventually
 from tests.support.kafka_io import TopicReader, by_field, producer, send_json
 from tests.support.worker import RedFireWorker
 
@@ -73,6 +74,12 @@ def set_cash(worker: RedFireWorker, account: str, cash: float) -> None:
     }
     send_json(prod, worker.topic("risk_commands"), account, command)
     prod.flush(30)
+    # Commands and orders are separate topics: wait for the cash before any order.
+    eventually(
+        lambda: worker.get(f"/accounts/{account}/risk")["cash"] == cash,
+        timeout=60,
+        retry_on=(AssertionError, OSError),
+    )
 
 
 def test_orders_from_confluent_and_console_producers_get_decisions(redfire_worker: Any) -> None:
