@@ -37,14 +37,15 @@ seen_pruner = store.SeenPruner(tables.seen_fills, settings.seen_retention_s)
 
 def apply_to_position(fill: Fill, offset: int) -> None:
     """Move the position and the account's cash by one fill, each at most once."""
+    position, position_offset = store.get_position_and_offset(fill.account, fill.symbol)
     effect = apply_fill(
-        store.get_position(fill.account, fill.symbol),
+        position,
         fill.side,
         to_decimal(fill.qty),
         to_decimal(fill.price),
         to_decimal(fill.fee),
     )
-    if store.position_fill_offset(fill.account, fill.symbol) < offset:
+    if position_offset < offset:
         store.put_position(fill.account, fill.symbol, effect.position, offset)
     account = store.get_account(fill.account)
     if account.fill_offset < offset:

@@ -201,14 +201,15 @@ def put_account(state: AccountState) -> None:
 
 
 def get_position(account: str, symbol: str) -> Position:
-    raw = tables.positions.get(tables.compound_key(account, symbol))
-    return Position.flat() if raw is None else Position.from_dict(raw)
+    return get_position_and_offset(account, symbol)[0]
 
 
-def position_fill_offset(account: str, symbol: str) -> int:
-    """Return the offset of the last fill applied to this position (-1: none)."""
+def get_position_and_offset(account: str, symbol: str) -> tuple[Position, int]:
+    """Return a position and the offset of the last fill applied to it (-1: none)."""
     raw = tables.positions.get(tables.compound_key(account, symbol))
-    return -1 if raw is None else int(raw.get(FILL_OFFSET, -1))
+    if raw is None:
+        return Position.flat(), -1
+    return Position.from_dict(raw), int(raw.get(FILL_OFFSET, -1))
 
 
 def put_position(account: str, symbol: str, position: Position, fill_offset: int = -1) -> None:
