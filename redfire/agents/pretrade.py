@@ -31,6 +31,7 @@ class Valuation:
     gross: float
     net: float
     symbol_exposure: float
+    symbol_qty: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +77,15 @@ flow = FlowCounters()
 
 def valuation(account: AccountState, symbol: str) -> Valuation:
     """Value the account's positions at the mirrored last prices."""
-    gross = net = symbol_value = 0.0
+    gross = net = symbol_value = symbol_qty = 0.0
     for held, qty in store.position_index.quantities(account.account).items():
         mark = mirrors.prices.get(held)
         value = 0.0 if mark is None else qty * mark.price
         gross += abs(value)
         net += value
         if held == symbol:
-            symbol_value = value
-    return Valuation(float(account.cash) + net, gross, net, symbol_value)
+            symbol_value, symbol_qty = value, qty
+    return Valuation(float(account.cash) + net, gross, net, symbol_value, symbol_qty)
 
 
 def incremental_var(order: OrderRequest, reference: float | None, now_ms: int) -> VaRPair:
@@ -132,7 +133,7 @@ def order_context(
         ts=order.ts,
         price_ts=None if mark is None else mark.ts,
         action=order.action,
-        position_qty=store.position_index.quantities(order.account).get(order.symbol, 0.0),
+        position_qty=value.symbol_qty,
         equity=value.equity,
         cash=float(account.cash),
         reserved_buying_power=float(account.reserved) - reserved_by_replaced,
