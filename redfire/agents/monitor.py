@@ -49,7 +49,7 @@ async def clock() -> None:
 
 def accounts_on(partition: int) -> list[str]:
     """Return the accounts this worker knows that live on ``partition``."""
-    known = set(tables.accounts.keys()) | store.position_index.accounts()
+    known = store.known_accounts | store.position_index.accounts()
     return sorted(
         a for a in known if a != FIRM and partition_for(a, settings.partitions) == partition
     )

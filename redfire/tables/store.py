@@ -143,8 +143,19 @@ async def rebuild_live_orders() -> None:
     live_orders.rebuild(OrderLifecycle.from_dict(raw) for raw in tables.orders_state.values())
 
 
+# Accounts with a record in the accounts table, so the monitor need not scan it.
+known_accounts: set[str] = set()
+
+
+async def rebuild_known_accounts() -> None:
+    """Rebuild the set of known accounts from the accounts table."""
+    known_accounts.clear()
+    known_accounts.update(tables.accounts.keys())
+
+
 tables.positions.on_recover(rebuild_position_index)
 tables.orders_state.on_recover(rebuild_live_orders)
+tables.accounts.on_recover(rebuild_known_accounts)
 
 
 class SeenPruner:
@@ -198,6 +209,7 @@ def get_account(account: str) -> AccountState:
 
 def put_account(state: AccountState) -> None:
     tables.accounts[state.account] = state.to_dict()
+    known_accounts.add(state.account)
 
 
 def get_position(account: str, symbol: str) -> Position:
