@@ -1,5 +1,5 @@
 """Turn files into RedFire records: the pure half of ``replay``, ``backfill-returns`` and
-the operator commands (the Kafka half is ``redfire.cli_feed``).
+the operator commands (the Kafka half is ``redfire.cli.feed``).
 
 pandas reads the file; every row becomes a JSON-ready dict (missing cells omitted, numpy
 scalars turned into Python ones) that is checked with the workers' own codec before anything

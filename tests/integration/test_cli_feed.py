@@ -12,7 +12,7 @@ import typer
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 from typer.testing import CliRunner, Result
 
-from redfire import cli_feed
+from redfire.cli import feed as cli_feed
 from redfire.risk.bars import ReturnWindow, bar_start, returns_from_closes
 from redfire.schemas.codec import COMMAND, FILL, encode_avro, encode_json
 from redfire.schemas.records import DeadLetter, OrderDecision, RiskCommand

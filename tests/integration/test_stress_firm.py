@@ -23,7 +23,7 @@ import typer
 from arch.data import nasdaq, sp500
 from typer.testing import CliRunner
 
-from redfire import cli_scenario
+from redfire.cli import scenario as cli_scenario
 from redfire.streams.partitioning import partition_for
 from tests.support.desk import (
     Desk,

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from redfire import cli_feed
+from redfire.cli import feed as cli_feed
 
 # Nothing listens here: a command that reached for Kafka would fail, not pass.
 NO_KAFKA = {"REDFIRE_BROKER": "kafka://127.0.0.1:1"}

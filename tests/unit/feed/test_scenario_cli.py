@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from redfire import cli_scenario
+from redfire.cli import scenario as cli_scenario
 from redfire.risk.stress import scenario_from_payload
 from redfire.schemas.codec import COMMAND, decode, encode_json
 from redfire.schemas.records import RiskCommand

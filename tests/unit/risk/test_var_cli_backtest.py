@@ -13,7 +13,7 @@ import typer
 from arch.data import sp500
 from typer.testing import CliRunner
 
-from redfire.cli_backtest import register
+from redfire.cli.backtest import register
 from redfire.risk.backtest import traffic_light
 
 JSON_FIELDS = {

@@ -20,7 +20,7 @@ def demo(
     ),
 ) -> None:
     """Run broker + worker + a seeded feed and print order decisions as they arrive."""
-    from redfire.demo import run_demo
+    from redfire.cli.demo import run_demo
 
     count = run_demo(seconds, broker, console)
     console.print(f"{count} decisions printed")
@@ -49,11 +49,11 @@ def broker_command(
 
 
 def _register_commands() -> None:
-    from redfire import cli_backtest, cli_feed, cli_scenario
+    from redfire.cli import backtest, feed, scenario
 
-    cli_backtest.register(app)
-    cli_feed.register(app)
-    cli_scenario.register(app)
+    backtest.register(app)
+    feed.register(app)
+    scenario.register(app)
 
 
 def main() -> None:

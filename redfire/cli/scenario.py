@@ -4,7 +4,7 @@ The lead's CLI calls ``register(app)`` to add the command. The closes are read b
 ``redfire.feed`` (pandas; wide or long form), the shocks are computed by
 ``redfire.risk.stress.historical_scenario`` (close on the last date <= end / close on the
 first date >= start - 1), and ``--send`` publishes the scenario as an ADD_SCENARIO command
-with the same producer as the other operator commands (``redfire.cli_feed``).
+with the same producer as the other operator commands (``redfire.cli.feed``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from redfire import feed
-from redfire.cli_feed import BrokerOption, send_command
+from redfire.cli.feed import BrokerOption, send_command
 from redfire.risk.stress import (
     HistoryPoint,
     StressScenario,
