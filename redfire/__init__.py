@@ -1,10 +1,25 @@
 """RedFire: a real-time trading-risk engine on Faust and Kafka.
 
-``faust -A redfire worker`` imports this package: it exposes the configured
-``app`` with every agent, table and view registered.
+Importing the package builds nothing. ``faust -A redfire worker`` asks for
+``redfire.app``, which builds the worker from the environment's settings on
+first use (``redfire.app.build_engine`` builds one from explicit settings).
+
+The factory module is also named ``app``: importing it makes the package's
+``app`` attribute the module, so the first access rebinds the attribute to the
+built faust App (faust looks it up more than once). ``from redfire.app import
+…`` keeps working: it reads the module from ``sys.modules``.
 """
 
-from redfire import agents, web
-from redfire.app import app
+from __future__ import annotations
 
-__all__ = ["agents", "app", "web"]
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from redfire.app import default_app
+
+        built = default_app()
+        globals()["app"] = built
+        return built
+    raise AttributeError(f"module 'redfire' has no attribute {name!r}")

@@ -1,17 +1,46 @@
-"""Build the faust App once from the settings; everything else imports ``app``."""
+"""The factory: one call builds the faust App, topics, tables, state and agents.
+
+Nothing is built on import. ``build_engine(settings)`` assembles a worker;
+``faust -A redfire worker`` reaches it through ``redfire.app`` (the package
+attribute, built on first use from the environment's settings).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import ssl
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import AppT
 
-from redfire.settings import Settings, get_settings
+from redfire import metrics
+from redfire.agents import Desks, register_agents
+from redfire.agents.batches import fatal
+from redfire.agents.context import AgentContext
+from redfire.risk.bars import parse_interval
+from redfire.risk.limits import LimitBook, parse_limits_yaml
+from redfire.risk.measures import VaRConfig, VaRMethod
+from redfire.risk.portfolio import HistoryPolicy
+from redfire.risk.rules import parse_rules_yaml, rule_from_payload
+from redfire.risk.stress import parse_scenarios_yaml, scenario_from_payload
+from redfire.settings import Settings
+from redfire.state.books import AccountBooks
+from redfire.state.config import ConfigSet, LiveConfig, config_text
+from redfire.state.deadlines import Deadlines
+from redfire.state.market import MarketState
+from redfire.state.unit import Delivered
+from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.admin import ensure_topics
+from redfire.streams.topics import Topics, build_topics
+from redfire.tables.definitions import build_tables
+
+log = logging.getLogger(__name__)
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -37,11 +66,14 @@ def broker_credentials(settings: Settings) -> Any:
 class RedFireApp(faust.App):
     """The faust App, which creates and checks its topics before it consumes."""
 
+    redfire_settings: Settings
+
     async def on_first_start(self) -> None:
         """Create missing topics; refuse to start on a partition mismatch."""
         await super().on_first_start()
         if not self.client_only:
-            await asyncio.get_running_loop().run_in_executor(None, ensure_topics, settings)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, ensure_topics, self.redfire_settings)
 
 
 def quiet_hot_loggers() -> None:
@@ -54,7 +86,7 @@ def quiet_hot_loggers() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_faust_app(settings: Settings) -> RedFireApp:
     """Return a configured, not yet started, faust App."""
     quiet_hot_loggers()
     app = RedFireApp(
@@ -81,12 +113,175 @@ def create_app(settings: Settings) -> faust.App:
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
-        broker_commit_interval=1.0,
-        stream_wait_empty=False,
+        broker_commit_interval=settings.commit_interval_s,
+        # A rebalance waits until every batch in flight is delivered and acked, so
+        # the next owner of a partition starts exactly where this worker stopped.
+        stream_wait_empty=True,
     )
+    app.redfire_settings = settings
     setup_prometheus_sensors(app, name_prefix="faust")
     return app
 
 
-settings = get_settings()
-app = create_app(settings)
+class FaustProducer:
+    """The engine's producer: faust's (transactional under exactly_once) aiokafka producer."""
+
+    def __init__(self, app: AppT) -> None:
+        self.app = app
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None
+    ) -> Awaitable[Delivered]:
+        future: Awaitable[Delivered] = await self.app.producer.send(
+            topic, key, value, partition, None, None
+        )
+        return future
+
+
+@dataclass
+class Engine:
+    """Everything one worker is made of."""
+
+    settings: Settings
+    app: RedFireApp
+    topics: Topics
+    state: WorkerState
+    context: AgentContext
+    desks: Desks
+
+
+def build_state(settings: Settings, tables: StateTables) -> WorkerState:
+    """Build the worker's in-memory state over its tables, from the settings."""
+    market = MarketState(settings.var_window, parse_interval(settings.bar_interval))
+    config = LiveConfig(
+        load_limit_book(settings),
+        ConfigSet(
+            parse_rules_yaml(
+                config_text(settings.rules_file, "rules.default.yaml", "REDFIRE_RULES_FILE")
+            ),
+            lambda rule: rule.rule_id,
+            rule_from_payload,
+        ),
+        ConfigSet(
+            parse_scenarios_yaml(
+                config_text(
+                    settings.scenarios_file, "scenarios.default.yaml", "REDFIRE_SCENARIOS_FILE"
+                )
+            ),
+            lambda scenario: scenario.scenario_id,
+            scenario_from_payload,
+        ),
+    )
+    books = AccountBooks(
+        market,
+        VaRConfig(method=VaRMethod(settings.var_method.value), confidence=settings.var_confidence),
+        HistoryPolicy(window=settings.var_window, min_window=min(20, settings.var_window)),
+        int(settings.snapshot_interval * 1000),
+    )
+    state = WorkerState(
+        tables,
+        market,
+        config,
+        books,
+        partitions=settings.partitions,
+        default_cash=settings.default_cash,
+        deadline_of=Deadlines(settings.ioc_timeout_ms, settings.session_end_utc).of,
+    )
+    tables.prices.on_remote_change = market.mirror_price
+    tables.returns.on_remote_change = market.mirror_window
+    tables.limits.on_remote_change = config.limit_overrides.apply
+    tables.rules.on_remote_change = config.rules.entries.apply
+    tables.scenarios.on_remote_change = config.scenarios.entries.apply
+    return state
+
+
+def load_limit_book(settings: Settings) -> LimitBook:
+    """Return the limits from REDFIRE_LIMITS_FILE, or the built-in defaults."""
+    if settings.limits_file is None:
+        return LimitBook()
+    try:
+        text = settings.limits_file.read_text()
+    except OSError as exc:
+        path = settings.limits_file
+        raise RuntimeError(f"cannot read REDFIRE_LIMITS_FILE={path}: {exc}") from exc
+    return parse_limits_yaml(text)
+
+
+def build_engine(settings: Settings) -> Engine:
+    """Build a complete worker: faust app, topics, tables, state, agents, timers, views."""
+    from redfire.web import register_views
+
+    app = create_faust_app(settings)
+    topics = build_topics(app, settings)
+    state = build_state(settings, build_tables(app, settings))
+    context = AgentContext(settings, state, FaustProducer(app), topics.names)
+    desks = Desks.build(context)
+    register_agents(app, topics, desks, context)
+    engine = Engine(settings, app, topics, state, context, desks)
+    register_lifecycle(engine)
+    register_timers(engine)
+    register_views(engine)
+    return engine
+
+
+def register_lifecycle(engine: Engine) -> None:
+    """Load owned state after each recovery; forget it when partitions are revoked."""
+    app, state, names = engine.app, engine.state, engine.topics.names
+
+    async def on_recovered() -> None:
+        actives = app.assignor.assigned_actives()
+        accounts = {tp.partition for tp in actives if tp.topic == names.orders}
+        symbols = {tp.partition for tp in actives if tp.topic == names.ticks}
+        state.on_recovered(accounts, symbols)
+
+    first_table = next(iter(app.tables.values()))
+    first_table.on_recover(on_recovered)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    def forget(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        state.on_revoked()
+        engine.desks.forget()
+
+
+def register_timers(engine: Engine) -> None:
+    """The monitor pass, the price publisher and the event-loop lag probe."""
+    app, settings, desks = engine.app, engine.settings, engine.desks
+
+    @app.timer(interval=settings.monitor_tick_s, name="redfire.monitor")  # type: ignore[untyped-decorator]
+    async def monitor() -> None:
+        if not engine.state.account_partitions:
+            return
+        try:
+            await desks.monitor.run_pass()
+        except Exception as exc:  # a lost monitor write must not pass unnoticed
+            log.exception("monitor pass failed")
+            fatal(f"monitor: {exc!r}")
+
+    @app.timer(interval=settings.price_publish_ms / 1000, name="redfire.prices")  # type: ignore[untyped-decorator]
+    async def publish_prices() -> None:
+        market = desks.market
+        if not market.unpublished:
+            return
+        uow = engine.context.unit()
+        market.stage_prices(uow, time.monotonic_ns())
+        try:
+            await uow.commit()
+        except Exception as exc:
+            fatal(f"prices: {exc!r}")
+
+    metrics.register_loop_probe(app, settings.loop_probe_interval_s)
+
+
+_default: Engine | None = None
+
+
+def default_engine() -> Engine:
+    """Return the worker built from the environment's settings (built on first use)."""
+    global _default
+    if _default is None:
+        _default = build_engine(Settings())
+    return _default
+
+
+def default_app() -> RedFireApp:
+    return default_engine().app

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+from faust.types import AppT
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter(
@@ -36,3 +40,20 @@ UNKNOWN_ORDER_FILLS = Counter(
 )
 # Accounts that have their own VaR/ES gauge series (bounded; the rest share "_other").
 VAR_ACCOUNTS: set[str] = set()
+LOOP_LAG = Histogram(
+    "redfire_event_loop_lag_seconds",
+    "How late a periodic probe wakes up: time the event loop was busy with something else",
+    buckets=(1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1.0),
+)
+
+
+def register_loop_probe(app: AppT, interval_s: float) -> None:
+    """Measure event-loop lag: a task sleeps ``interval_s`` and records how late it wakes."""
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def loop_lag_probe() -> None:
+        clock = time.perf_counter
+        while True:
+            expected = clock() + interval_s
+            await asyncio.sleep(interval_s)
+            LOOP_LAG.observe(max(0.0, clock() - expected))

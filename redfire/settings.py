@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -64,6 +63,20 @@ class Settings(BaseSettings):
     monitor_tick_s: float = Field(default=1.0, gt=0)
     stress_interval_s: float = Field(default=60.0, gt=0)
     snapshot_interval: float = Field(default=5.0, gt=0)
+    # The monitor yields the event loop after this long, so orders never wait behind it.
+    monitor_slice_ms: float = Field(default=2.0, gt=0)
+    # Micro-batches: at most this many events per unit of work (orders: fewer, so a
+    # decision never waits behind a long batch); a batch is whatever is waiting.
+    batch_max_events: int = Field(default=1000, ge=1)
+    order_batch_max_events: int = Field(default=100, ge=1)
+    # The owning worker prices with every tick; the global prices table (other
+    # workers, restarts) gets each symbol's price at most this often.
+    price_publish_ms: int = Field(default=500, ge=1)
+    # A batch whose writes are not delivered in this time stops the worker unacked.
+    delivery_timeout_s: float = Field(default=60.0, gt=0)
+    loop_probe_interval_s: float = Field(default=0.05, gt=0)
+    # How often acked offsets are committed (faust's broker_commit_interval).
+    commit_interval_s: float = Field(default=1.0, gt=0)
     limits_file: Path | None = None
     rules_file: Path | None = None
     scenarios_file: Path | None = None
@@ -101,9 +114,3 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> str:
         """Return the broker list without the ``kafka://`` scheme, for plain clients."""
         return ",".join(url.split("://", 1)[-1] for url in self.broker.split(";"))
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Return the process-wide settings, read once from the environment."""
-    return Settings()

@@ -1,35 +1,50 @@
-"""Command agent: ``risk_commands`` → accounts, limits, rules and scenarios.
+"""Command agent: ``risk_commands`` → cash, trading states, limits, rules, scenarios, stress.
 
-Idempotent by ``command_id``. A command whose payload is wrong goes to
-``dead_letters`` with the reason; it never stops the agent.
+Idempotent by ``command_id`` (and SET_CASH by the account's command watermark,
+so a redelivered command never overwrites cash that fills moved since). A
+command that cannot be applied as given is refused: a ``dead_letters`` record
+with reason ``invalid_command`` naming what is wrong, a metric and a log line —
+never stored half-applied.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from redfire import metrics
-from redfire.agents.intake import dead_letter, records
-from redfire.app import app
+from redfire.agents.context import AgentContext
+from redfire.agents.intake import Envelope, Intake
+from redfire.agents.stress import stress_account
+from redfire.risk.limits import validate_changes
 from redfire.risk.positions import to_decimal
+from redfire.risk.rules import rule_from_payload
+from redfire.risk.stress import scenario_from_payload
+from redfire.risk.vocabulary import ACTIVE, ALL_ACCOUNTS, HALTED, REDUCE_ONLY, TradingState
 from redfire.schemas import codec
 from redfire.schemas.records import RiskCommand
-from redfire.streams import topics
-from redfire.tables import definitions as tables
-from redfire.tables import mirrors, store
-from redfire.tables.accounts import TradingState
-from redfire.tables.activity import activity
-from redfire.tables.limit_store import limit_store
+from redfire.state.config import FIRM_STATE_KEY
+from redfire.state.unit import UnitOfWork
+from redfire.state.worker import compound_key
 
 log = logging.getLogger(__name__)
-ALL_ACCOUNTS = "*"
+INVALID = "invalid_command"
 
 
 class CommandError(ValueError):
     """A command that cannot be applied as given."""
+
+
+@dataclass(slots=True)
+class Applied:
+    """One command being applied: where it came from and what it must write or send."""
+
+    command: RiskCommand
+    partition: int
+    offset: int
+    uow: UnitOfWork
 
 
 def command_owner(command: RiskCommand) -> str:
@@ -37,93 +52,178 @@ def command_owner(command: RiskCommand) -> str:
     return command.account or ALL_ACCOUNTS
 
 
-def set_cash(command: RiskCommand) -> None:
-    """Set the account's cash to the back office's figure."""
-    account = _require_account(command)
-    cash = command.payload.get("cash")
-    if isinstance(cash, bool) or not isinstance(cash, int | float | str):
-        raise CommandError("SET_CASH needs payload {cash: number}")
-    try:
-        amount = to_decimal(cash)
-    except (ValueError, TypeError) as exc:
-        raise CommandError(f"SET_CASH cash is not a number: {cash!r}") from exc
-    state = store.get_account(account)
-    store.put_account(replace(state, cash=amount))
+class CommandDesk:
+    """Apply each command once; refuse bad ones loudly."""
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.state = ctx.state
+        self.intake: Intake[RiskCommand] = Intake(ctx, codec.COMMAND, command_owner)
+        self.handlers: dict[str, Callable[[Applied], Any]] = {
+            "SET_CASH": self.set_cash,
+            "SET_LIMITS": self.set_limits,
+            "HALT": lambda a: self.set_trading_state(a, HALTED),
+            "RESUME": lambda a: self.set_trading_state(a, ACTIVE),
+            "REDUCE_ONLY": lambda a: self.set_trading_state(a, REDUCE_ONLY),
+            "ADD_RULE": self.add_rule,
+            "REMOVE_RULE": self.remove_rule,
+            "ADD_SCENARIO": self.add_scenario,
+        }
+
+    async def handle(self, envelopes: Sequence[Envelope]) -> None:
+        uow = self.ctx.unit()
+        for envelope in envelopes:
+            command = await self.intake.read(envelope, uow)
+            if command is not None:
+                await self.apply(command, envelope, uow)
+        await uow.commit()
+        self.intake.publish_counts()
+
+    async def apply(self, command: RiskCommand, envelope: Envelope, uow: UnitOfWork) -> None:
+        """Apply one command unless already applied; dead-letter it when it is invalid."""
+        seen = self.state.tables.seen_commands
+        key = compound_key(command_owner(command), command.command_id)
+        if uow.read(seen, envelope.partition, key) is not None:
+            metrics.DUPLICATES.labels("risk_commands").inc()
+            return
+        try:
+            if command.command == "RUN_STRESS":
+                await self.run_stress(Applied(command, envelope.partition, envelope.offset, uow))
+            else:
+                handler = self.handlers.get(command.command)
+                if handler is None:
+                    raise CommandError(f"command {command.command!r} is not handled")
+                handler(Applied(command, envelope.partition, envelope.offset, uow))
+        except (CommandError, ValueError) as exc:
+            log.warning("refused %s %s: %s", command.command, command.command_id, exc)
+            await self.intake.dead_letter(envelope, uow, INVALID, f"{command.command}: {exc}")
+            return
+        ts = command.ts
+        uow.stage(seen, envelope.partition, key, lambda: {"ts": ts})
+        account = self.state.known_account(command.account or "")
+        if account is not None:
+            account.touch()
+        log.info("applied %s %s for %s", command.command, command.command_id, command.account)
+
+    # ----------------------------------------------------------- accounts
+
+    def set_cash(self, applied: Applied) -> None:
+        """Set the account's cash to the back office's figure (once per command offset)."""
+        command = applied.command
+        cash = command.payload.get("cash")
+        if isinstance(cash, bool) or not isinstance(cash, int | float | str):
+            raise CommandError(f"payload field 'cash' must be a number, got {cash!r}")
+        try:
+            amount = to_decimal(cash)
+        except (ValueError, TypeError) as exc:
+            raise CommandError(f"payload field 'cash' is not a number: {cash!r}") from exc
+        if not amount.is_finite():
+            raise CommandError(f"payload field 'cash' must be finite, got {cash!r}")
+        account = self.state.account(require_account(command))
+        record = account.record
+        if record.command_offset >= applied.offset:
+            return
+        record.cash = amount
+        record.command_offset = applied.offset
+        self.stage_account(applied, account.name)
+
+    def set_trading_state(self, applied: Applied, state: TradingState) -> None:
+        """Set one account's trading state, or the firm's when the account is ``*``."""
+        command = applied.command
+        if command_owner(command) == ALL_ACCOUNTS:
+            value = self.state.config.firm_state_entry(state)
+            self.stage_global(applied, self.state.tables.limits, FIRM_STATE_KEY, value)
+            self.state.config.limit_overrides.apply(FIRM_STATE_KEY, value)
+            return
+        account = self.state.account(require_account(command))
+        account.record.trading_state = state
+        self.stage_account(applied, account.name)
+
+    def stage_account(self, applied: Applied, name: str) -> None:
+        account = self.state.account(name)
+        applied.uow.stage(
+            self.state.tables.accounts, account.partition, name, account.account_value
+        )
+
+    # ------------------------------------------------------------ config
+
+    def set_limits(self, applied: Applied) -> None:
+        """Override limits for one account, or the default when the account is ``*``."""
+        command = applied.command
+        if not command.payload:
+            raise CommandError("SET_LIMITS needs payload {limit: value, ...}")
+        changes = dict(command.payload)
+        validate_changes(changes)
+        key = command_owner(command)
+        value = self.state.config.limit_entry(key, changes)
+        self.stage_global(applied, self.state.tables.limits, key, value)
+        self.state.config.limit_overrides.apply(key, value)
+
+    def add_rule(self, applied: Applied) -> None:
+        payload = dict(applied.command.payload)
+        rule = rule_from_payload(payload)
+        rules = self.state.config.rules
+        value = rules.entry(rule.rule_id, payload)
+        self.stage_global(applied, self.state.tables.rules, rule.rule_id, value)
+        rules.entries.apply(rule.rule_id, value)
+
+    def remove_rule(self, applied: Applied) -> None:
+        rule_id = payload_text(applied.command, "rule_id")
+        rules = self.state.config.rules
+        if rule_id not in rules.all():
+            raise CommandError(f"no rule {rule_id!r}; active rules: {sorted(rules.all())}")
+        value = rules.removal(rule_id)
+        self.stage_global(applied, self.state.tables.rules, rule_id, value)
+        rules.entries.apply(rule_id, value)
+
+    def add_scenario(self, applied: Applied) -> None:
+        payload = dict(applied.command.payload)
+        scenario = scenario_from_payload(payload)
+        scenarios = self.state.config.scenarios
+        value = scenarios.entry(scenario.scenario_id, payload)
+        self.stage_global(applied, self.state.tables.scenarios, scenario.scenario_id, value)
+        scenarios.entries.apply(scenario.scenario_id, value)
+
+    def stage_global(self, applied: Applied, table: Any, key: str, value: dict[str, Any]) -> None:
+        """Stage a global-table entry on the command's own partition.
+
+        Writing on a partition this worker owns keeps transactional producers
+        (exactly_once) valid; ``_version`` orders entries of one key written
+        from different partitions.
+        """
+        applied.uow.stage(table, applied.partition, key, lambda: value)
+
+    # ------------------------------------------------------------ stress
+
+    async def run_stress(self, applied: Applied) -> None:
+        """RUN_STRESS for one account: one scenario (payload ``scenario_id``) or all."""
+        command = applied.command
+        name = require_account(command)
+        scenarios = self.state.config.scenarios.all()
+        wanted = command.payload.get("scenario_id")
+        if wanted is not None and (not isinstance(wanted, str) or wanted not in scenarios):
+            raise CommandError(f"unknown scenario {wanted!r}; known: {sorted(scenarios)}")
+        ids = [wanted] if isinstance(wanted, str) else sorted(scenarios)
+        account = self.state.account(name)
+        ts = command.ts or self.ctx.clock()
+        for scenario_id in ids:
+            result = stress_account(account, self.state.market, scenarios[scenario_id], ts)
+            await applied.uow.emit(
+                self.ctx.names.stress_results,
+                name.encode(),
+                self.ctx.encode(result, "stress_result"),
+                account.partition,
+            )
 
 
-def set_trading_state(command: RiskCommand, state: TradingState) -> None:
-    """Set one account's trading state, or the firm's when the account is ``*``."""
-    if command_owner(command) == ALL_ACCOUNTS:
-        firm = {**(mirrors.limits.get(store.FIRM_STATE_KEY) or {}), "trading_state": state}
-        store.put_versioned(tables.limits, mirrors.limits, store.FIRM_STATE_KEY, firm)
-        return
-    account = store.get_account(_require_account(command))
-    store.put_account(replace(account, trading_state=state))
-
-
-def set_limits(command: RiskCommand) -> None:
-    """Override limits for one account, or the default when the account is ``*``."""
-    if not command.payload:
-        raise CommandError("SET_LIMITS needs payload {limit: value, ...}")
-    account = command_owner(command)
-    try:
-        limit_store.update(None if account == ALL_ACCOUNTS else account, dict(command.payload))
-    except ValueError as exc:
-        raise CommandError(f"SET_LIMITS rejected: {exc}") from exc
-
-
-def _require_account(command: RiskCommand) -> str:
+def require_account(command: RiskCommand) -> str:
     if command.account is None or command.account == ALL_ACCOUNTS:
-        raise CommandError(f"{command.command} needs an account")
+        raise CommandError(f"{command.command} needs an account, not {command.account!r}")
     return command.account
 
 
-CommandHandler = Callable[[RiskCommand], Awaitable[None] | None]
-
-HANDLERS: dict[str, CommandHandler] = {
-    "SET_CASH": set_cash,
-    "SET_LIMITS": set_limits,
-    "HALT": lambda c: set_trading_state(c, "HALTED"),
-    "RESUME": lambda c: set_trading_state(c, "ACTIVE"),
-    "REDUCE_ONLY": lambda c: set_trading_state(c, "REDUCE_ONLY"),
-}
-
-
-def register(name: str) -> Callable[[CommandHandler], CommandHandler]:
-    """Register the handler of one command type (used by later modules)."""
-
-    def decorate(handler: CommandHandler) -> CommandHandler:
-        HANDLERS[name] = handler
-        return handler
-
-    return decorate
-
-
-def is_new_command(command: RiskCommand) -> bool:
-    """Record the command id; return False when it was already applied."""
-    if tables.seen_commands.get(command.command_id) is not None:
-        metrics.DUPLICATES.labels("risk_commands").inc()
-        return False
-    return True
-
-
-@app.agent(topics.risk_commands)
-async def commands(stream: Any) -> None:
-    """Apply each command once; bad ones become dead letters."""
-    async for event, command in records(stream, codec.COMMAND, topics.risk_commands, command_owner):
-        if not is_new_command(command):
-            continue
-        handler = HANDLERS.get(command.command)
-        try:
-            if handler is None:
-                raise CommandError(f"{command.command} is not handled by this worker")
-            pending = handler(command)
-            if pending is not None:
-                await pending
-        except CommandError as exc:
-            await dead_letter(event, "bad_command", str(exc))
-            continue
-        tables.seen_commands[command.command_id] = command.ts
-        if command.account and command.account != ALL_ACCOUNTS:
-            activity.touch(command.account)
-        log.info("applied %s %s for %s", command.command, command.command_id, command.account)
+def payload_text(command: RiskCommand, name: str) -> str:
+    value = command.payload.get(name)
+    if not isinstance(value, str) or not value:
+        raise CommandError(f"{command.command} needs payload field {name!r} (text), got {value!r}")
+    return value

@@ -16,84 +16,115 @@ source of truth) and are counted.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import replace
 
 from redfire import metrics
-from redfire.agents.intake import records
-from redfire.app import app, settings
+from redfire.agents.context import AgentContext
+from redfire.agents.intake import Envelope, Intake
 from redfire.risk import lifecycle
-from redfire.risk.positions import apply_fill, to_decimal
+from redfire.risk.positions import MONEY_CONTEXT, apply_fill, to_decimal
 from redfire.schemas import codec
 from redfire.schemas.records import Fill
-from redfire.streams import topics
-from redfire.tables import definitions as tables
-from redfire.tables import store
-from redfire.tables.activity import activity
-from redfire.tables.books import books
+from redfire.state.account import AccountAggregate
+from redfire.state.records import PositionEntry
+from redfire.state.unit import UnitOfWork, ValueSource
+from redfire.state.worker import compound_key
 
 log = logging.getLogger(__name__)
-seen_pruner = store.SeenPruner(tables.seen_fills, settings.seen_retention_s)
 
 
-def apply_to_position(fill: Fill, offset: int) -> None:
-    """Move the position and the account's cash by one fill, each at most once."""
-    position, position_offset = store.get_position_and_offset(fill.account, fill.symbol)
-    effect = apply_fill(
-        position,
-        fill.side,
-        to_decimal(fill.qty),
-        to_decimal(fill.price),
-        to_decimal(fill.fee),
-    )
-    if position_offset < offset:
-        store.put_position(fill.account, fill.symbol, effect.position, offset)
-    account = store.get_account(fill.account)
-    if account.fill_offset < offset:
-        store.put_account(account.with_fill(effect.cash_delta, offset))
-    books.invalidate(fill.account)
-    activity.touch(fill.account)
+class FillDesk:
+    """Apply fills to positions, cash and orders, each at most once."""
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.state = ctx.state
+        self.intake: Intake[Fill] = Intake(ctx, codec.FILL, lambda fill: fill.account)
+
+    async def handle(self, envelopes: Sequence[Envelope]) -> None:
+        uow = self.ctx.unit()
+        for envelope in envelopes:
+            fill = await self.intake.read(envelope, uow)
+            if fill is not None:
+                self.apply(fill, envelope.offset, uow)
+        await uow.commit()
+        self.intake.publish_counts()
+
+    def apply(self, fill: Fill, offset: int, uow: UnitOfWork) -> None:
+        """Apply one fill unless it is a duplicate of a fill seen at another offset."""
+        account = self.state.account(fill.account)
+        if self.is_duplicate(account, fill, offset, uow):
+            metrics.DUPLICATES.labels("fills").inc()
+            return
+        self.apply_to_position(account, fill, offset, uow)
+        self.apply_to_order(account, fill, offset, uow)
+        account.touch()
+
+    def is_duplicate(
+        self, account: AccountAggregate, fill: Fill, offset: int, uow: UnitOfWork
+    ) -> bool:
+        """Return True when this fill id was first seen at another offset; else record it."""
+        table = self.state.tables.seen_fills
+        key = compound_key(fill.account, fill.fill_id)
+        seen = uow.read(table, account.partition, key)
+        if seen is None:
+            value = {"ts": fill.ts, "offset": offset}
+            uow.stage(table, account.partition, key, lambda: value)
+            return False
+        return int(seen["offset"]) != offset
+
+    def apply_to_position(
+        self, account: AccountAggregate, fill: Fill, offset: int, uow: UnitOfWork
+    ) -> None:
+        """Move the position and the account's cash by one fill, each at most once."""
+        entry = account.position(fill.symbol)
+        effect = apply_fill(
+            entry.position,
+            fill.side,
+            to_decimal(fill.qty),
+            to_decimal(fill.price),
+            to_decimal(fill.fee),
+        )
+        tables = self.state.tables
+        if entry.fill_offset < offset:
+            account.set_position(fill.symbol, PositionEntry(effect.position, offset))
+            key = compound_key(fill.account, fill.symbol)
+            uow.stage(tables.positions, account.partition, key, _position_value(account, fill))
+        record = account.record
+        if record.fill_offset < offset:
+            record.cash = MONEY_CONTEXT.add(record.cash, effect.cash_delta)
+            record.fill_offset = offset
+            uow.stage(tables.accounts, account.partition, account.name, account.account_value)
+
+    def apply_to_order(
+        self, account: AccountAggregate, fill: Fill, offset: int, uow: UnitOfWork
+    ) -> None:
+        """Advance the order's lifecycle (releasing its reservation), at most once per fill."""
+        record = self.state.order_record(account, fill.order_id)
+        if record is None or record.order is None:
+            metrics.UNKNOWN_ORDER_FILLS.inc()
+            log.warning("fill %s for unknown order %s", fill.fill_id, fill.order_id)
+            return
+        if record.fill_offset >= offset:
+            return
+        event = lifecycle.OrderEvent.FILL
+        result = lifecycle.transition(record.order, event, fill.ts, qty=fill.qty)
+        if isinstance(result, lifecycle.IllegalTransition):
+            metrics.ILLEGAL_TRANSITIONS.labels(result.event.value).inc()
+            log.warning("fill %s refused by lifecycle: %s", fill.fill_id, result.message)
+            return
+        order = result.order
+        if order.order_type in (lifecycle.OrderType.IOC, lifecycle.OrderType.FOK):
+            expired = lifecycle.expire_immediate(order, fill.ts)
+            if isinstance(expired, lifecycle.Transitioned):
+                order = expired.order
+        updated = replace(record, order=order, fill_offset=offset)
+        account.put_order(updated)
+        key = compound_key(account.name, fill.order_id)
+        uow.stage(self.state.tables.orders, account.partition, key, updated.to_dict)
 
 
-def apply_to_order(fill: Fill, offset: int) -> None:
-    """Advance the order's lifecycle and release its reservation, at most once per fill."""
-    order = store.get_order(fill.account, fill.order_id)
-    if order is not None and store.order_fill_offset(fill.account, fill.order_id) >= offset:
-        return
-    if order is None:
-        metrics.UNKNOWN_ORDER_FILLS.inc()
-        log.warning("fill %s for unknown order %s", fill.fill_id, fill.order_id)
-        return
-    result = lifecycle.transition(order, lifecycle.OrderEvent.FILL, fill.ts, qty=fill.qty)
-    if isinstance(result, lifecycle.IllegalTransition):
-        metrics.ILLEGAL_TRANSITIONS.labels(result.event.value).inc()
-        log.warning("fill %s refused by lifecycle: %s", fill.fill_id, result.message)
-        return
-    store.save_transition(result, offset)
-    if order.order_type in (lifecycle.OrderType.IOC, lifecycle.OrderType.FOK):
-        expired = lifecycle.expire_immediate(result.order, fill.ts)
-        if isinstance(expired, lifecycle.Transitioned):
-            store.save_transition(expired, offset)
-
-
-def is_duplicate(fill: Fill, offset: int) -> bool:
-    """Return True when this fill id was first seen at another offset; else record it."""
-    key = tables.compound_key(fill.account, fill.fill_id)
-    seen = tables.seen_fills.get(key)
-    if seen is None:
-        tables.seen_fills[key] = {"ts": fill.ts, "offset": offset}
-        return False
-    if seen["offset"] != offset:
-        metrics.DUPLICATES.labels("fills").inc()
-        return True
-    return False
-
-
-@app.agent(topics.fills)
-async def fills(stream: Any) -> None:
-    """Apply each fill exactly once to positions, cash and its order."""
-    async for event, fill in records(stream, codec.FILL, topics.fills, lambda f: f.account):
-        offset = event.message.offset
-        if not is_duplicate(fill, offset):
-            apply_to_position(fill, offset)
-            apply_to_order(fill, offset)
-        seen_pruner.tick(event.message.partition, fill.ts)
+def _position_value(account: AccountAggregate, fill: Fill) -> ValueSource:
+    symbol = fill.symbol
+    return lambda: account.position_value(symbol)

@@ -1,93 +1,111 @@
-"""Turn a raw topic stream into validated records, dead-lettering bad ones.
+"""Turn raw input records into validated ones; dead-letter or re-key the rest.
 
-Decode failures are values from the codec, so no agent loop needs a bare
-``except``. A record on the wrong partition for its account or symbol is
-forwarded, re-keyed, to the right one and not processed here.
+Decode failures are values from the codec. A record on the wrong partition for
+its account or symbol (or whose key disagrees with its body) is forwarded,
+re-keyed, to the partition that owns it and not processed here. Counts are
+kept per batch and added to the Prometheus counters once per batch.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from faust.types import EventT, StreamT, TopicT
+from faust.types import EventT
 
 from redfire import metrics
-from redfire.app import settings
+from redfire.agents.context import AgentContext
 from redfire.schemas import codec
 from redfire.schemas.records import DeadLetter
-from redfire.streams import topics
+from redfire.state.unit import UnitOfWork
 from redfire.streams.partitioning import partition_for
 
 T = TypeVar("T")
-LIMITS = codec.Limits(settings.max_record_bytes, settings.max_abs_qty, settings.max_price)
 
 
-def now_ms() -> int:
-    """Return the wall clock in epoch milliseconds (only for output stamps)."""
-    return time.time_ns() // 1_000_000
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One input record as it came off its topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+    @classmethod
+    def of(cls, event: EventT[Any]) -> Envelope:
+        message = event.message
+        value = message.value if isinstance(message.value, bytes) else None
+        key = message.key if isinstance(message.key, bytes) or message.key is None else None
+        return cls(message.topic, message.partition, message.offset, key, value)
+
+    def key_text(self) -> str | None:
+        """Return the key as text, or None when there is none or it is not UTF-8."""
+        if self.key is None:
+            return None
+        try:
+            return self.key.decode()
+        except UnicodeDecodeError:
+            return None
 
 
-def encode_output(record: object, schema_name: str) -> bytes:
-    """Encode an output record in the configured wire format."""
-    if settings.output_format == "avro":
-        return codec.encode_avro(record, schema_name)
-    return codec.encode_json(record)
+class Intake(Generic[T]):
+    """Decode one input topic's records and route the ones that belong elsewhere."""
 
+    def __init__(
+        self, ctx: AgentContext, kind: codec.RecordKind[T], owner: Callable[[T], str]
+    ) -> None:
+        self.ctx = ctx
+        self.kind = kind
+        self.owner = owner
+        self.limits = ctx.limits
+        self.partitions = ctx.settings.partitions
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.dead: Counter[tuple[str, str]] = Counter()
 
-def key_text(event: EventT[Any]) -> str | None:
-    """Return the record key as text, or None when it has none or is not UTF-8."""
-    key = event.message.key
-    if key is None:
-        return None
-    try:
-        return key.decode() if isinstance(key, bytes) else str(key)
-    except UnicodeDecodeError:
-        return None
-
-
-async def dead_letter(event: EventT[Any], reason: str, error: str) -> None:
-    """Publish the original bytes of ``event`` to dead_letters with the reason."""
-    message = event.message
-    topic_name = message.topic
-    letter = DeadLetter(
-        topic=topic_name,
-        partition=message.partition,
-        offset=message.offset,
-        error=error,
-        payload=message.value if isinstance(message.value, bytes) else b"",
-        ts=now_ms(),
-        key=key_text(event),
-        reason=reason,
-    )
-    await topics.dead_letters.send(key=message.key, value=encode_output(letter, "dead_letter"))
-    metrics.DEAD_LETTERS.labels(topic_name, reason).inc()
-    metrics.EVENTS.labels(topic_name, "dead_letter").inc()
-
-
-async def forward_to_owner(event: EventT[Any], topic: TopicT, key: str, partition: int) -> None:
-    """Re-send ``event`` keyed by ``key`` to the partition that owns it."""
-    await topic.send(key=key.encode(), value=event.message.value, partition=partition)
-    metrics.EVENTS.labels(event.message.topic, "rekeyed").inc()
-
-
-async def records(
-    stream: StreamT[Any],
-    kind: codec.RecordKind[T],
-    topic: TopicT,
-    owner: Callable[[T], str],
-) -> AsyncIterator[tuple[EventT[Any], T]]:
-    """Yield (event, record) for every valid record owned by this partition."""
-    async for event in stream.events():
-        record = codec.decode(event.message.value, kind, LIMITS)
+    async def read(self, envelope: Envelope, uow: UnitOfWork) -> T | None:
+        """Return the record if it is valid and owned here; else dead-letter or forward it."""
+        record = codec.decode(envelope.value, self.kind, self.limits)
         if isinstance(record, codec.DecodeFailure):
-            await dead_letter(event, record.reason, record.error)
-            continue
-        key = owner(record)
-        partition = partition_for(key, settings.partitions)
-        if event.message.partition != partition or key_text(event) != key:
-            await forward_to_owner(event, topic, key, partition)
-            continue
-        metrics.EVENTS.labels(event.message.topic, "accepted").inc()
-        yield event, record
+            await self.dead_letter(envelope, uow, record.reason, record.error)
+            return None
+        key = self.owner(record)
+        partition = partition_for(key, self.partitions)
+        if envelope.partition != partition or envelope.key_text() != key:
+            await uow.emit(envelope.topic, key.encode(), envelope.value or b"", partition)
+            self.counts[(envelope.topic, "rekeyed")] += 1
+            return None
+        self.counts[(envelope.topic, "accepted")] += 1
+        return record
+
+    async def dead_letter(
+        self, envelope: Envelope, uow: UnitOfWork, reason: str, error: str
+    ) -> None:
+        """Publish the original bytes of ``envelope`` to dead_letters with the reason."""
+        letter = DeadLetter(
+            topic=envelope.topic,
+            partition=envelope.partition,
+            offset=envelope.offset,
+            error=error,
+            payload=envelope.value or b"",
+            ts=self.ctx.clock(),
+            key=envelope.key_text(),
+            reason=reason,
+        )
+        await uow.emit(
+            self.ctx.names.dead_letters, envelope.key, self.ctx.encode(letter, "dead_letter")
+        )
+        self.dead[(envelope.topic, reason)] += 1
+        self.counts[(envelope.topic, "dead_letter")] += 1
+
+    def publish_counts(self) -> None:
+        """Add this batch's counts to the Prometheus counters."""
+        for (topic, outcome), count in self.counts.items():
+            metrics.EVENTS.labels(topic, outcome).inc(count)
+        for (topic, reason), count in self.dead.items():
+            metrics.DEAD_LETTERS.labels(topic, reason).inc(count)
+        self.counts.clear()
+        self.dead.clear()

@@ -1,79 +1,118 @@
-"""Market agent: ticks → ``prices`` (global), ``bars`` and ``returns`` (global).
+"""Market agent: ticks → last prices, bars and return windows.
 
 Bars are cut by tick timestamp at REDFIRE_BAR_INTERVAL, never by wall clock.
 Duplicate and late ticks are ignored and counted; an older tick never
 overwrites a newer price; a gap produces one return spanning it.
+
+Per batch, each symbol's bar is written once, its window once when a bar
+closed, and its price to the global ``prices`` table at most once per
+REDFIRE_PRICE_PUBLISH_MS: the worker that owns a symbol prices with every
+tick; other workers (and a restart) see the price of at most that long ago.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Sequence
 
 from redfire import metrics
-from redfire.agents.intake import records
-from redfire.app import app, settings
-from redfire.risk.bars import Bar, on_tick, parse_interval
+from redfire.agents.context import AgentContext
+from redfire.agents.intake import Envelope, Intake
 from redfire.schemas import codec
 from redfire.schemas.records import Tick
-from redfire.streams import topics
-from redfire.tables import definitions as tables
-from redfire.tables import mirrors, store
+from redfire.state.durable import JsonValue
+from redfire.state.unit import UnitOfWork, ValueSource
 
-BAR_INTERVAL_MS = parse_interval(settings.bar_interval)
-# The bar of each symbol this worker owns: this agent is its only writer, so the
-# table is read once per symbol, not once per tick. Forgotten on a rebalance.
-bar_cache: dict[str, Bar | None] = {}
+# Let other agents (orders first) run between slices of a long tick batch.
+YIELD_EVERY = 200
 
 
-@app.on_partitions_revoked.connect  # type: ignore[arg-type]
-def forget_bars(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-    """Drop cached bars: the partitions (and their symbols) may move."""
-    bar_cache.clear()
+class MarketDesk:
+    """Apply ticks to the market state and stage what changed."""
 
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.state = ctx.state
+        self.market = ctx.state.market
+        self.intake: Intake[Tick] = Intake(ctx, codec.TICK, lambda tick: tick.symbol)
+        self.publish_interval_ns = ctx.settings.price_publish_ms * 1_000_000
+        self.published_ns: dict[str, int] = {}
+        # Prices changed since last written to the global table: symbol → partition.
+        self.unpublished: dict[str, int] = {}
+        self.statuses: Counter[str] = Counter()
 
-def current_bar(symbol: str) -> Bar | None:
-    if symbol not in bar_cache:
-        bar_cache[symbol] = store.get_bar(symbol)
-    return bar_cache[symbol]
+    async def handle(self, envelopes: Sequence[Envelope]) -> None:
+        """Apply one batch of tick records in order, then commit it."""
+        uow = self.ctx.unit()
+        for index, envelope in enumerate(envelopes):
+            tick = await self.intake.read(envelope, uow)
+            if tick is not None:
+                self.apply(tick, envelope.partition, uow)
+            if index % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+        self.stage_prices(uow, time.monotonic_ns())
+        await uow.commit()
+        self.publish_counts()
 
+    def apply(self, tick: Tick, partition: int, uow: UnitOfWork) -> None:
+        """Fold one tick of an owned symbol into its price, bar and window."""
+        symbol = tick.symbol
+        effect = self.market.apply_tick(tick, self.state.bar(symbol, partition))
+        self.statuses[effect.status.value] += 1
+        tables = self.state.tables
+        if effect.price_changed:
+            self.unpublished[symbol] = partition
+        if effect.bar_changed:
+            uow.stage(tables.bars, partition, symbol, self._bar_value(symbol))
+        if effect.window_changed:
+            uow.stage(tables.returns, partition, symbol, self._window_value(symbol))
 
-def price_state(tick: Tick) -> dict[str, Any]:
-    """Return the ``prices`` table value for a tick."""
-    return {"price": tick.price, "bid": tick.bid, "ask": tick.ask, "ts": tick.ts}
+    def stage_prices(self, uow: UnitOfWork, now_ns: int) -> None:
+        """Stage the prices that are due for the global table."""
+        due_before = now_ns - self.publish_interval_ns
+        published = self.published_ns
+        prices = self.state.tables.prices
+        for symbol, partition in list(self.unpublished.items()):
+            if published.get(symbol, 0) <= due_before:
+                published[symbol] = now_ns
+                del self.unpublished[symbol]
+                uow.stage(prices, partition, symbol, self._price_value(symbol))
 
+    def forget(self) -> None:
+        """Drop what belongs to partitions that may have moved (on revoke)."""
+        self.unpublished.clear()
 
-def update_price(tick: Tick) -> None:
-    """Keep the newest price per symbol; an older tick never overwrites it."""
-    last = mirrors.prices.get(tick.symbol)
-    if last is None or tick.ts >= last.ts:
-        value = price_state(tick)
-        tables.prices[tick.symbol] = value
-        mirrors.prices.set(tick.symbol, value)
+    def publish_counts(self) -> None:
+        self.intake.publish_counts()
+        for status, count in self.statuses.items():
+            metrics.TICK_OUTCOMES.labels(status).inc(count)
+        self.statuses.clear()
 
+    def _bar_value(self, symbol: str) -> ValueSource:
+        market = self.market
 
-def update_bars(tick: Tick) -> None:
-    """Feed the tick to the symbol's bar and, on a bar close, its return window."""
-    outcome = on_tick(
-        current_bar(tick.symbol),
-        store.get_window(tick.symbol),
-        tick.ts,
-        tick.price,
-        tick.volume or 0.0,
-        interval_ms=BAR_INTERVAL_MS,
-    )
-    metrics.TICK_OUTCOMES.labels(outcome.status.value).inc()
-    if outcome.bar_changed and outcome.bar is not None:
-        tables.bars[tick.symbol] = outcome.bar.to_dict()
-        bar_cache[tick.symbol] = outcome.bar
-    if outcome.window_changed:
-        window = outcome.window.to_dict()
-        tables.returns[tick.symbol] = window
-        mirrors.windows.set(tick.symbol, window)
+        def value() -> JsonValue | None:
+            bar = market.bars.get(symbol)
+            return None if bar is None else bar.to_dict()
 
+        return value
 
-@app.agent(topics.ticks)
-async def market(stream: Any) -> None:
-    """Apply each tick to prices, bars and return windows."""
-    async for _event, tick in records(stream, codec.TICK, topics.ticks, lambda t: t.symbol):
-        update_price(tick)
-        update_bars(tick)
+    def _window_value(self, symbol: str) -> ValueSource:
+        market = self.market
+
+        def value() -> JsonValue | None:
+            mark = market.window(symbol)
+            return None if mark is None else mark.window.to_dict()
+
+        return value
+
+    def _price_value(self, symbol: str) -> ValueSource:
+        market = self.market
+
+        def value() -> JsonValue | None:
+            mark = market.price(symbol)
+            return None if mark is None else mark.to_dict()
+
+        return value

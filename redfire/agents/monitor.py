@@ -1,96 +1,133 @@
-"""Monitor: snapshots, monitoring rules, alerts and the emergency stop.
+"""Monitor: snapshots, monitoring rules, alerts, the emergency stop, firm parts.
 
-Each worker's timer sends a clock record to every account partition it owns
-(``redfire_clock``, co-partitioned with the account topics). The monitor agent
-handles it in stream context on that partition, so it may write the account
-tables: it publishes a RiskSnapshot for each account that changed (or whose
-last one is older than REDFIRE_SNAPSHOT_INTERVAL), evaluates the rules on it,
-emits FIRING/RESOLVED alerts, applies rule actions, and hands the partition's
-exposures to the firm stage.
+A worker timer passes over the account partitions this worker owns every
+REDFIRE_MONITOR_TICK_S. For each account that changed (or whose last snapshot
+is older than REDFIRE_SNAPSHOT_INTERVAL) it publishes a RiskSnapshot, runs the
+scheduled stress scenarios when due, evaluates the rules, emits FIRING/RESOLVED
+alerts and applies rule actions; then it hands each partition's totals to the
+firm stage.
+
+The pass shares the event loop with the order agent, so it works in slices:
+it yields to the loop whenever a slice has run for REDFIRE_MONITOR_SLICE_MS,
+and a pass that finds nothing changed costs almost nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from redfire import metrics
-from redfire.agents.firm_part import FIRM, PartitionTotals, publish_part
-from redfire.agents.intake import encode_output, now_ms
-from redfire.agents.snapshots import build_snapshot, rule_metrics
-from redfire.agents.stress import scheduled_stress
-from redfire.app import app, settings
+from redfire.agents.context import AgentContext
+from redfire.agents.snapshots import SnapshotBuilder, rule_metrics
+from redfire.agents.stress import stress_account
 from redfire.risk.rules import MonitoringRule, RuleState, alert_message, evaluate
+from redfire.risk.vocabulary import FIRING, FIRM, HALTED, REDUCE_ONLY, TradingState
 from redfire.schemas.records import OrderRequest, RiskAlert, RiskSnapshot
-from redfire.streams import topics
-from redfire.streams.partitioning import partition_for
-from redfire.tables import definitions as tables
-from redfire.tables import store
-from redfire.tables.activity import activity
-from redfire.tables.config_store import rule_set
+from redfire.state.account import AccountAggregate
+from redfire.state.durable import JsonValue
+from redfire.state.unit import UnitOfWork, ValueSource
+from redfire.state.worker import compound_key
 
 log = logging.getLogger(__name__)
 MAX_VAR_GAUGE_ACCOUNTS = 50
-ACTION_STATES = {"reduce_only": "REDUCE_ONLY", "halt": "HALTED"}
+ACTION_STATES: dict[str, TradingState] = {"reduce_only": REDUCE_ONLY, "halt": HALTED}
+SUMMED = (
+    "equity",
+    "cash",
+    "gross_exposure",
+    "net_exposure",
+    "realized_pnl",
+    "unrealized_pnl",
+    "daily_pnl",
+)
 
 
-@app.timer(interval=settings.monitor_tick_s)  # type: ignore[untyped-decorator]
-async def clock() -> None:
-    """Send a clock record to each account partition this worker owns."""
-    orders_topic = settings.topic("orders")
-    owned = [tp.partition for tp in app.assignor.assigned_actives() if tp.topic == orders_topic]
-    for partition in owned:
-        body = json.dumps({"partition": partition, "ts": now_ms()}).encode()
-        await topics.risk_clock.send(key=str(partition).encode(), value=body, partition=partition)
+@dataclass
+class PartitionTotals:
+    """The latest snapshot of every account of one partition: what the firm stage merges."""
+
+    partition: int
+    ts: int
+    snapshots: list[RiskSnapshot] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        exposures: dict[str, float] = {}
+        for snapshot in self.snapshots:
+            for position in snapshot.positions:
+                exposures[position.symbol] = (
+                    exposures.get(position.symbol, 0.0) + position.market_value
+                )
+        totals = {name: sum(getattr(s, name) for s in self.snapshots) for name in SUMMED}
+        return {
+            "partition": self.partition,
+            "ts": self.ts,
+            "accounts": len(self.snapshots),
+            "exposures": exposures,
+            **totals,
+        }
 
 
-def accounts_on(partition: int) -> list[str]:
-    """Return the accounts this worker knows that live on ``partition``."""
-    known = store.known_accounts | store.position_index.accounts()
-    return sorted(
-        a for a in known if a != FIRM and partition_for(a, settings.partitions) == partition
-    )
+class RuleRunner:
+    """Evaluate every rule for one key (an account or FIRM) and say what to emit."""
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.state = ctx.state
+
+    async def run(
+        self,
+        key: str,
+        states: dict[str, RuleState],
+        values: dict[str, float],
+        ts: int,
+        partition: int,
+        uow: UnitOfWork,
+    ) -> list[MonitoringRule]:
+        """Evaluate the rules; publish alerts; return the rules that started firing."""
+        fired: list[MonitoringRule] = []
+        table = self.state.tables.rule_states
+        for rule in self.state.config.rules.all().values():
+            state = states.get(rule.rule_id) or RuleState()
+            outcome = evaluate(rule, state, values, key, ts)
+            new = outcome.new_state
+            if new != state:
+                states[rule.rule_id] = new
+                # Only whether a rule fires, and when it last fired, must survive a restart.
+                if (new.firing, new.last_fired_ts) != (state.firing, state.last_fired_ts):
+                    body = {
+                        "firing": new.firing,
+                        "last_fired_ts": new.last_fired_ts,
+                        "last_eval_ts": new.last_eval_ts,
+                        "last_value": new.last_value,
+                    }
+                    uow.stage(table, partition, compound_key(key, rule.rule_id), constant(body))
+            if outcome.transition is None:
+                continue
+            value = outcome.value if outcome.value is not None else float("nan")
+            await self.publish_alert(alert_for(rule, key, value, outcome.transition, ts), uow)
+            if outcome.transition == FIRING:
+                fired.append(rule)
+        return fired
+
+    async def publish_alert(self, alert: RiskAlert, uow: UnitOfWork) -> None:
+        await uow.emit(
+            self.ctx.names.risk_alerts,
+            alert.account.encode(),
+            self.ctx.encode(alert, "risk_alert"),
+            self.state.partition_of(alert.account),
+        )
+        metrics.ALERTS.labels(alert.rule_id, alert.severity, alert.state).inc()
 
 
-# Evaluation bookkeeping (last evaluation time and value) changes on every
-# snapshot; only whether a rule fires, and when it last fired, must survive a
-# restart. So states live here and reach the table only when those change.
-rule_states: dict[str, RuleState] = {}
-
-
-@app.on_partitions_revoked.connect  # type: ignore[arg-type]
-def forget_rule_states(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-    """Drop cached rule states: the accounts may move to another worker."""
-    rule_states.clear()
-
-
-def load_rule_state(account: str, rule_id: str) -> RuleState:
-    key = tables.compound_key(account, rule_id)
-    state = rule_states.get(key)
-    if state is None:
-        raw = tables.rule_states.get(key)
-        state = rule_states[key] = RuleState() if raw is None else RuleState(**raw)
-    return state
-
-
-def save_rule_state(account: str, rule_id: str, state: RuleState) -> None:
-    key = tables.compound_key(account, rule_id)
-    before = rule_states.get(key)
-    rule_states[key] = state
-    if before is not None and (before.firing, before.last_fired_ts) == (
-        state.firing,
-        state.last_fired_ts,
-    ):
-        return
-    tables.rule_states[key] = {
-        "firing": state.firing,
-        "last_fired_ts": state.last_fired_ts,
-        "last_eval_ts": state.last_eval_ts,
-        "last_value": state.last_value,
-    }
+def constant(value: JsonValue) -> ValueSource:
+    """Return a value source for a value already computed."""
+    return lambda: value
 
 
 def alert_for(rule: MonitoringRule, account: str, value: float, state: str, ts: int) -> RiskAlert:
@@ -109,64 +146,6 @@ def alert_for(rule: MonitoringRule, account: str, value: float, state: str, ts: 
     )
 
 
-async def publish_alert(alert: RiskAlert) -> None:
-    await topics.risk_alerts.send(
-        key=alert.account.encode(), value=encode_output(alert, "risk_alert")
-    )
-    metrics.ALERTS.labels(alert.rule_id, alert.severity, alert.state).inc()
-
-
-async def evaluate_rules(key: str, values: dict[str, float], ts: int) -> None:
-    """Evaluate every rule for ``key`` (an account or FIRM); alert and act on transitions."""
-    for rule in rule_set.all().values():
-        state = load_rule_state(key, rule.rule_id)
-        outcome = evaluate(rule, state, values, key, ts)
-        if outcome.new_state != state:
-            save_rule_state(key, rule.rule_id, outcome.new_state)
-        if outcome.transition is None:
-            continue
-        value = outcome.value if outcome.value is not None else float("nan")
-        await publish_alert(alert_for(rule, key, value, outcome.transition, ts))
-        if outcome.transition == "FIRING" and rule.action in ACTION_STATES and key != "FIRM":
-            await apply_action(key, rule, ts)
-
-
-async def apply_action(account: str, rule: MonitoringRule, ts: int) -> None:
-    """Apply a rule's action: REDUCE_ONLY, or HALT plus a cancel of every live order."""
-    state = store.get_account(account)
-    target = ACTION_STATES[rule.action]
-    store.put_account(replace(state, trading_state=target))  # type: ignore[arg-type]
-    log.warning("rule %s set %s to %s", rule.rule_id, account, target)
-    if rule.action == "halt":
-        await cancel_all(account, ts)
-
-
-async def cancel_all(account: str, ts: int) -> None:
-    """Send a CANCEL request for every live order of the account (emergency stop)."""
-    for order_id in sorted(store.live_orders.ids(account)):
-        order = store.get_order(account, order_id)
-        if order is None:
-            continue
-        cancel = OrderRequest(
-            order_id=order_id,
-            account=account,
-            symbol=order.symbol,
-            side=order.side,  # type: ignore[arg-type]
-            qty=float(order.qty),
-            ts=ts,
-            action="CANCEL",
-            strategy="redfire-emergency-stop",
-        )
-        await topics.orders.send(key=account.encode(), value=encode_output(cancel, "order_request"))
-
-
-async def publish_snapshot(snapshot: RiskSnapshot) -> None:
-    await topics.risk_metrics.send(
-        key=snapshot.account.encode(), value=encode_output(snapshot, "risk_snapshot")
-    )
-    set_var_gauges(snapshot)
-
-
 def set_var_gauges(snapshot: RiskSnapshot) -> None:
     """Export VaR/ES per account for a bounded number of accounts (others under _other)."""
     label = snapshot.account
@@ -182,26 +161,136 @@ def set_var_gauges(snapshot: RiskSnapshot) -> None:
         metrics.ES.labels(label, "0.975").set(snapshot.es_975)
 
 
-async def monitor_account(account: str, now: int, totals: PartitionTotals) -> None:
-    """Snapshot one account if due, run its rules, and add it to the partition totals."""
-    if not activity.due(account, now, int(settings.snapshot_interval * 1000)):
-        totals.add_cached(account)
-        return
-    snapshot = build_snapshot(account, now)
-    stress_loss = await scheduled_stress(account, now)
-    await publish_snapshot(snapshot)
-    activity.published_at(account, now)
-    totals.add(snapshot)
-    await evaluate_rules(account, rule_metrics(snapshot, stress_loss), now)
+class Monitor:
+    """One pass over the owned accounts: snapshots, stress, rules, actions, firm parts."""
 
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.state = ctx.state
+        settings = ctx.settings
+        self.snapshots = SnapshotBuilder(ctx.state, settings.var_method.value)
+        self.rules = RuleRunner(ctx)
+        self.interval_ms = int(settings.snapshot_interval * 1000)
+        self.stress_interval_ms = int(settings.stress_interval_s * 1000)
+        self.slice_ns = int(settings.monitor_slice_ms * 1_000_000)
+        # Worst scenario loss per account from the last scheduled run (a rule metric).
+        self.worst_loss: dict[str, float] = {}
+        self.stress_run_ms: dict[str, int] = {}
 
-@app.agent(topics.risk_clock)
-async def monitor(stream: Any) -> None:
-    """On each clock record, monitor every account of its partition."""
-    async for event in stream.events():
-        partition = event.message.partition
-        now = now_ms()
+    def due(self, account: AccountAggregate, now_ms: int) -> bool:
+        last = account.published_ms
+        return account.changed or last is None or now_ms - last >= self.interval_ms
+
+    async def run_pass(self) -> None:
+        """Monitor every owned account partition once."""
+        for partition in sorted(self.state.account_partitions):
+            await self.monitor_partition(partition)
+
+    async def monitor_partition(self, partition: int) -> None:
+        now = self.ctx.clock()
         totals = PartitionTotals(partition, now)
-        for account in accounts_on(partition):
-            await monitor_account(account, now, totals)
-        await publish_part(totals)
+        uow = self.ctx.unit()
+        slice_start = time.perf_counter_ns()
+        for account in self.state.accounts_on(partition):
+            if self.due(account, now):
+                await self.monitor_account(account, now, uow)
+            if account.last_snapshot is not None:
+                totals.snapshots.append(account.last_snapshot)
+            if time.perf_counter_ns() - slice_start > self.slice_ns:
+                await asyncio.sleep(0)
+                slice_start = time.perf_counter_ns()
+                if partition not in self.state.account_partitions:
+                    return  # revoked while we yielded: the new owner takes over
+        if totals.snapshots:
+            await uow.emit(
+                self.ctx.names.firm_exposures,
+                FIRM.encode(),
+                json.dumps(totals.body()).encode(),
+                self.state.partition_of(FIRM),
+            )
+        await uow.commit()
+
+    async def monitor_account(self, account: AccountAggregate, now: int, uow: UnitOfWork) -> None:
+        """Snapshot one account, run its scheduled stress and rules, act on what fired."""
+        outcome = self.snapshots.build(account, now)
+        snapshot = outcome.snapshot
+        tables = self.state.tables
+        if outcome.marks_changed:
+            uow.stage(tables.accounts, account.partition, account.name, account.account_value)
+        if outcome.backtest_changed:
+            backtest = account.backtest
+            uow.stage(tables.var_backtests, account.partition, account.name, lambda: backtest)
+        stress_loss = await self.scheduled_stress(account, now, uow)
+        await uow.emit(
+            self.ctx.names.risk_metrics,
+            account.name.encode(),
+            self.ctx.encode(snapshot, "risk_snapshot"),
+            account.partition,
+        )
+        set_var_gauges(snapshot)
+        account.changed = False
+        account.published_ms = now
+        account.last_snapshot = snapshot
+        values = rule_metrics(snapshot, stress_loss, account)
+        fired = await self.rules.run(
+            account.name, account.rule_states, values, now, account.partition, uow
+        )
+        for rule in fired:
+            if rule.action in ACTION_STATES:
+                await self.apply_action(account, rule, now, uow)
+
+    async def scheduled_stress(
+        self, account: AccountAggregate, now: int, uow: UnitOfWork
+    ) -> float | None:
+        """Run every scenario every REDFIRE_STRESS_INTERVAL_S; return the worst loss."""
+        name = account.name
+        if now - self.stress_run_ms.get(name, 0) >= self.stress_interval_ms:
+            self.stress_run_ms[name] = now
+            worst = 0.0
+            scenarios = self.state.config.scenarios.all()
+            for scenario_id in sorted(scenarios):
+                result = stress_account(account, self.state.market, scenarios[scenario_id], now)
+                worst = max(worst, -result.pnl)
+                await uow.emit(
+                    self.ctx.names.stress_results,
+                    name.encode(),
+                    self.ctx.encode(result, "stress_result"),
+                    account.partition,
+                )
+            self.worst_loss[name] = worst
+        return self.worst_loss.get(name)
+
+    async def apply_action(
+        self, account: AccountAggregate, rule: MonitoringRule, ts: int, uow: UnitOfWork
+    ) -> None:
+        """Apply a rule's action: REDUCE_ONLY, or HALT plus a cancel of every live order."""
+        target = ACTION_STATES[rule.action]
+        account.record.trading_state = target
+        tables = self.state.tables
+        uow.stage(tables.accounts, account.partition, account.name, account.account_value)
+        log.warning("rule %s set %s to %s", rule.rule_id, account.name, target)
+        if rule.action == "halt":
+            await self.cancel_all(account, ts, uow)
+
+    async def cancel_all(self, account: AccountAggregate, ts: int, uow: UnitOfWork) -> None:
+        """Send a CANCEL request for every live order of the account (emergency stop)."""
+        for order_id in sorted(account.live):
+            order = account.live[order_id].order
+            if order is None:
+                continue
+            cancel = OrderRequest(
+                order_id=order_id,
+                account=account.name,
+                symbol=order.symbol,
+                side=order.side,  # type: ignore[arg-type]
+                qty=float(order.qty),
+                ts=ts,
+                action="CANCEL",
+                strategy="redfire-emergency-stop",
+            )
+            await uow.emit(
+                self.ctx.names.orders,
+                account.name.encode(),
+                self.ctx.encode(cancel, "order_request"),
+                account.partition,
+            )

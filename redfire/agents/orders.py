@@ -1,63 +1,255 @@
 """Order agent: every NEW/REPLACE request gets exactly one OrderDecision.
 
 Cancels are never blocked: they move the order to CANCELLED and release its
-reservation. A NEW request seen before is answered with its original decision
-when it is a redelivery (same ts), and rejected as a duplicate otherwise.
+reservation. The order's record (decision, lifecycle, reservation) is written
+before its decision is published, so a request redelivered after a crash
+finds its first decision and gets it again; a NEW request with an id seen
+before at another ``ts`` is rejected as a duplicate.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from redfire import metrics
-from redfire.agents.intake import encode_output, now_ms, records
-from redfire.agents.pretrade import evaluate, flow
-from redfire.app import app, settings
+from redfire.agents.context import AgentContext
+from redfire.agents.intake import Envelope, Intake
+from redfire.agents.pretrade import PreTrade, Verdict
 from redfire.risk import lifecycle
+from redfire.risk.bars import parse_interval
+from redfire.risk.vocabulary import APPROVED, CANCEL, REJECTED, REPLACE
 from redfire.schemas import codec
 from redfire.schemas.records import OrderDecision, OrderRequest, Reason
-from redfire.streams import topics
-from redfire.tables import definitions as tables
-from redfire.tables import store
-from redfire.tables.activity import activity
-from redfire.tables.limit_store import limit_store
+from redfire.state.account import AccountAggregate
+from redfire.state.records import OrderRecord
+from redfire.state.unit import UnitOfWork
+from redfire.state.worker import compound_key
 
 log = logging.getLogger(__name__)
-seen_pruner = store.SeenPruner(tables.seen_orders, settings.seen_retention_s)
+DAY_MS = 24 * 3600 * 1000
 
 
-def decision_for(
-    order: OrderRequest,
-    reasons: tuple[Reason, ...],
-    var_before: float | None,
-    var_after: float | None,
-    started_ns: int,
-) -> OrderDecision:
-    return OrderDecision(
-        order_id=order.order_id,
-        account=order.account,
-        symbol=order.symbol,
-        decision="REJECTED" if reasons else "APPROVED",
-        reasons=reasons,
-        var_before=var_before,
-        var_after=var_after,
-        latency_us=(time.perf_counter_ns() - started_ns) // 1000,
-        ts=now_ms(),
-    )
+class OrderDesk:
+    """Decide order requests and keep the order lifecycle."""
 
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.state = ctx.state
+        self.intake: Intake[OrderRequest] = Intake(ctx, codec.ORDER, lambda order: order.account)
+        daily = parse_interval(ctx.settings.bar_interval) == DAY_MS
+        self.pretrade = PreTrade(ctx.state, daily_bars=daily)
 
-async def emit(decision: OrderDecision) -> None:
-    """Publish a decision and count it."""
-    await topics.order_decisions.send(
-        key=decision.account.encode(), value=encode_output(decision, "order_decision")
-    )
-    metrics.DECISIONS.labels(decision.decision).inc()
-    metrics.DECISION_LATENCY.observe(decision.latency_us / 1e6)
-    for reason in decision.reasons:
-        metrics.REJECTIONS.labels(reason.check).inc()
+    async def handle(self, envelopes: Sequence[Envelope]) -> None:
+        uow = self.ctx.unit()
+        for envelope in envelopes:
+            order = await self.intake.read(envelope, uow)
+            if order is not None:
+                await self.on_order(order, time.perf_counter_ns(), uow)
+        await uow.commit()
+        self.intake.publish_counts()
+
+    async def on_order(self, order: OrderRequest, started_ns: int, uow: UnitOfWork) -> None:
+        """Handle one request: expire what is due, then cancel, replace or decide."""
+        account = self.state.account(order.account)
+        self.expire_due_orders(account, order.ts, uow)
+        if order.action == CANCEL:
+            self.cancel(account, order, uow)
+            return
+        if order.action == REPLACE:
+            decision = await self.replace(account, order, started_ns, uow)
+        else:
+            decision = await self.decide_new(account, order, started_ns, uow)
+        account.flow.record_order(order.ts, decision.decision == REJECTED)
+        account.touch()
+
+    # ------------------------------------------------------------------ NEW
+
+    async def decide_new(
+        self, account: AccountAggregate, order: OrderRequest, started_ns: int, uow: UnitOfWork
+    ) -> OrderDecision:
+        """Decide a NEW request; an approved order becomes OPEN and reserves buying power."""
+        record = self.state.order_record(account, order.order_id)
+        repeated = await self.repeat_decision(record, order, uow)
+        if repeated is not None:
+            return repeated
+        verdict = self.pretrade.evaluate(account, order, duplicate=record is not None)
+        decision = self.decision_for(order, verdict, started_ns)
+        if record is None:
+            opened = self.open_order(order, verdict) if not verdict.reasons else None
+            stored = OrderRecord(opened, {order.ts: codec.to_jsonable(decision)})
+            await self.save(account, stored, order.order_id, uow)
+        await self.emit(decision, uow)
+        return decision
+
+    def open_order(self, order: OrderRequest, verdict: Verdict) -> lifecycle.OrderLifecycle | None:
+        """Create the lifecycle of an approved order: APPROVED (reserving), then OPEN."""
+        created = lifecycle.new_order(
+            order.order_id,
+            order.account,
+            order.symbol,
+            order.side,
+            order.qty,
+            order.price,
+            order.order_type,
+            order.ts,
+            order.time_in_force,
+        )
+        decided = lifecycle.decide(created, True, order.ts, reference_price=verdict.reference_price)
+        if isinstance(decided, lifecycle.IllegalTransition):
+            refuse(decided)
+            return None
+        opened = lifecycle.open_after_approval(decided.order, order.ts)
+        if isinstance(opened, lifecycle.IllegalTransition):
+            refuse(opened)
+            return decided.order
+        return opened.order
+
+    # -------------------------------------------------------------- REPLACE
+
+    async def replace(
+        self, account: AccountAggregate, order: OrderRequest, started_ns: int, uow: UnitOfWork
+    ) -> OrderDecision:
+        """Decide a REPLACE of a live order: the new qty/price checked as a fresh order."""
+        record = self.state.order_record(account, order.order_id)
+        repeated = await self.repeat_decision(record, order, uow)
+        if repeated is not None:
+            return repeated
+        existing = None if record is None else record.order
+        if record is None or existing is None or lifecycle.is_terminal(existing):
+            reason = Reason("unknown_order", f"no live order {order.order_id} to replace")
+            refused = self.decision_with(order, (reason,), None, None, started_ns)
+            await self.emit(refused, uow)
+            return refused
+        replaced_reservation = float(record.reserved)
+        verdict = self.pretrade.evaluate(account, order, False, replaced_reservation)
+        reasons = verdict.reasons
+        changed = existing
+        if not reasons:
+            result = lifecycle.transition(
+                existing, lifecycle.OrderEvent.REPLACE, order.ts, qty=order.qty, price=order.price
+            )
+            if isinstance(result, lifecycle.IllegalTransition):
+                refuse(result)
+                reasons = (Reason("lifecycle", f"order {order.order_id} cannot be replaced now"),)
+            else:
+                changed = result.order
+        decision = self.decision_with(
+            order, reasons, verdict.var_before, verdict.var_after, started_ns
+        )
+        decisions = record.with_decision(order.ts, codec.to_jsonable(decision))
+        stored = replace(record, order=changed, decisions=decisions)
+        await self.save(account, stored, order.order_id, uow)
+        await self.emit(decision, uow)
+        return decision
+
+    # --------------------------------------------------------------- CANCEL
+
+    def cancel(self, account: AccountAggregate, order: OrderRequest, uow: UnitOfWork) -> None:
+        """Cancel a live order (never blocked); count it for the cancel-rate check."""
+        account.flow.record_cancel(order.ts)
+        record = self.state.order_record(account, order.order_id)
+        if record is None or record.order is None:
+            metrics.ILLEGAL_TRANSITIONS.labels("CANCEL").inc()
+            log.warning("cancel for unknown order %s", order.order_id)
+            return
+        self.apply_event(account, record, lifecycle.OrderEvent.CANCEL, order.ts, uow)
+        account.touch()
+
+    # --------------------------------------------------------------- expiry
+
+    def expire_due_orders(self, account: AccountAggregate, ts: int, uow: UnitOfWork) -> None:
+        """Expire the account's orders whose deadline has passed (IOC/FOK timeout, DAY end)."""
+        for record in account.due_orders(ts):
+            self.apply_event(
+                account, record, lifecycle.OrderEvent.EXPIRE, min(ts, record.deadline), uow
+            )
+
+    def apply_event(
+        self,
+        account: AccountAggregate,
+        record: OrderRecord,
+        event: lifecycle.OrderEvent,
+        ts: int,
+        uow: UnitOfWork,
+    ) -> None:
+        """Apply one lifecycle event and stage the record; refused events are counted."""
+        assert record.order is not None
+        result = lifecycle.transition(record.order, event, ts)
+        if isinstance(result, lifecycle.IllegalTransition):
+            refuse(result)
+            return
+        updated = replace(record, order=result.order)
+        account.put_order(updated)
+        key = compound_key(account.name, record.order.order_id)
+        uow.stage(self.state.tables.orders, account.partition, key, updated.to_dict)
+
+    # -------------------------------------------------------------- outputs
+
+    async def repeat_decision(
+        self, record: OrderRecord | None, order: OrderRequest, uow: UnitOfWork
+    ) -> OrderDecision | None:
+        """Send a redelivered request's first decision again; None when it is new."""
+        stored = None if record is None else record.decision_of(order.ts)
+        if stored is None:
+            return None
+        metrics.DUPLICATES.labels("orders").inc()
+        repeated = replace(decision_from_record(stored), ts=self.ctx.clock())
+        await self.emit(repeated, uow)
+        return repeated
+
+    async def save(
+        self, account: AccountAggregate, record: OrderRecord, order_id: str, uow: UnitOfWork
+    ) -> None:
+        """Hold the record in the aggregate and write it now, before its decision."""
+        if record.order is not None:
+            record.deadline = self.state.deadline_of(record.order)
+        account.put_order(record)
+        key = compound_key(account.name, order_id)
+        await uow.write_now(self.state.tables.orders, account.partition, key, record.to_dict())
+
+    def decision_for(
+        self, order: OrderRequest, verdict: Verdict, started_ns: int
+    ) -> OrderDecision:
+        return self.decision_with(
+            order, verdict.reasons, verdict.var_before, verdict.var_after, started_ns
+        )
+
+    def decision_with(
+        self,
+        order: OrderRequest,
+        reasons: tuple[Reason, ...],
+        var_before: float | None,
+        var_after: float | None,
+        started_ns: int,
+    ) -> OrderDecision:
+        return OrderDecision(
+            order_id=order.order_id,
+            account=order.account,
+            symbol=order.symbol,
+            decision=REJECTED if reasons else APPROVED,
+            reasons=reasons,
+            var_before=var_before,
+            var_after=var_after,
+            latency_us=(time.perf_counter_ns() - started_ns) // 1000,
+            ts=self.ctx.clock(),
+        )
+
+    async def emit(self, decision: OrderDecision, uow: UnitOfWork) -> None:
+        """Publish a decision and count it."""
+        await uow.emit(
+            self.ctx.names.order_decisions,
+            decision.account.encode(),
+            self.ctx.encode(decision, "order_decision"),
+            self.state.partition_of(decision.account),
+        )
+        metrics.DECISIONS.labels(decision.decision).inc()
+        metrics.DECISION_LATENCY.observe(decision.latency_us / 1e6)
+        for reason in decision.reasons:
+            metrics.REJECTIONS.labels(reason.check).inc()
 
 
 def refuse(result: lifecycle.IllegalTransition) -> None:
@@ -66,143 +258,8 @@ def refuse(result: lifecycle.IllegalTransition) -> None:
     log.warning("order %s: %s", result.order_id, result.message)
 
 
-def apply_event(
-    order: lifecycle.OrderLifecycle, event: lifecycle.OrderEvent, ts: int, **kwargs: Any
-) -> lifecycle.OrderLifecycle | None:
-    """Apply one lifecycle event and store it; return None when refused."""
-    result = lifecycle.transition(order, event, ts, **kwargs)
-    if isinstance(result, lifecycle.IllegalTransition):
-        refuse(result)
-        return None
-    store.save_transition(result)
-    return result.order
-
-
-def expire_stale_orders(account: str, ts: int) -> None:
-    """Expire the account's orders whose deadline has passed (IOC/FOK timeout, DAY end)."""
-    for order_id in store.live_orders.due(account, ts):
-        order = store.get_order(account, order_id)
-        if order is not None:
-            expiry = min(ts, store.order_deadline(order))
-            apply_event(order, lifecycle.OrderEvent.EXPIRE, expiry)
-
-
-def open_order(order: OrderRequest, reference: float | None) -> None:
-    """Create the lifecycle of an approved order: APPROVED (reserving), then OPEN."""
-    created = lifecycle.new_order(
-        order.order_id,
-        order.account,
-        order.symbol,
-        order.side,
-        order.qty,
-        order.price,
-        order.order_type,
-        order.ts,
-        order.time_in_force,
-    )
-    decided = lifecycle.decide(created, True, order.ts, reference_price=reference)
-    if isinstance(decided, lifecycle.IllegalTransition):
-        refuse(decided)
-        return
-    opened = lifecycle.open_after_approval(decided.order, order.ts)
-    if isinstance(opened, lifecycle.IllegalTransition):
-        refuse(opened)
-        store.save_transition(decided)
-        return
-    # One write for APPROVED → OPEN: the reservation is the whole change from CREATED.
-    store.save_transition(replace(opened, previous=created))
-
-
-async def handle_new(order: OrderRequest, started: int) -> OrderDecision:
-    """Decide a NEW request; an approved order becomes OPEN and reserves buying power."""
-    seen_key = tables.compound_key(order.account, order.order_id)
-    seen = tables.seen_orders.get(seen_key)
-    if seen is not None and seen.get("request_ts") == order.ts:
-        metrics.DUPLICATES.labels("orders").inc()
-        repeated = replace(decision_from_seen(seen["decision"]), ts=now_ms())
-        if (
-            repeated.decision == "APPROVED"
-            and store.get_order(order.account, order.order_id) is None
-        ):
-            # A crash kept the seen-marker but not the order: open it again.
-            open_order(order, last_price_of(order.symbol))
-        await emit(repeated)
-        return repeated
-    limits = limit_store.for_account(order.account)
-    verdict = evaluate(order, limits, seen is not None)
-    decision = decision_for(order, verdict.reasons, verdict.var_before, verdict.var_after, started)
-    if seen is None:
-        tables.seen_orders[seen_key] = {
-            "request_ts": order.ts,
-            "ts": order.ts,
-            "decision": codec.to_jsonable(decision),
-        }
-        if not verdict.reasons:
-            open_order(order, verdict.reference_price)
-    await emit(decision)
-    return decision
-
-
-def last_price_of(symbol: str) -> float | None:
-    """Return the symbol's last price, the reference of a market order."""
-    mark = store.last_price(symbol)
-    return None if mark is None else mark.price
-
-
-def decision_from_seen(stored: dict[str, Any]) -> OrderDecision:
-    """Rebuild the decision stored with a seen order id."""
+def decision_from_record(stored: dict[str, Any]) -> OrderDecision:
+    """Rebuild the decision stored with an order's record."""
     fields = dict(stored)
     fields["reasons"] = tuple(Reason(**r) for r in fields.get("reasons", ()))
     return OrderDecision(**fields)
-
-
-async def handle_replace(order: OrderRequest, started: int) -> OrderDecision:
-    """Decide a REPLACE of a live order: new qty/price checked as a fresh order."""
-    existing = store.get_order(order.account, order.order_id)
-    if existing is None or lifecycle.is_terminal(existing):
-        reason = Reason("unknown_order", f"no live order {order.order_id} to replace")
-        refused = decision_for(order, (reason,), None, None, started)
-        await emit(refused)
-        return refused
-    limits = limit_store.for_account(order.account)
-    replaced = float(existing.reserved) if existing.side == "BUY" else 0.0
-    verdict = evaluate(order, limits, False, replaced)
-    reasons = verdict.reasons
-    if not reasons:
-        replaced_order = apply_event(
-            existing, lifecycle.OrderEvent.REPLACE, order.ts, qty=order.qty, price=order.price
-        )
-        if replaced_order is None:
-            reasons = (Reason("lifecycle", f"order {order.order_id} cannot be replaced now"),)
-    decision = decision_for(order, reasons, verdict.var_before, verdict.var_after, started)
-    await emit(decision)
-    return decision
-
-
-def handle_cancel(order: OrderRequest) -> None:
-    """Cancel a live order (never blocked); count the cancel for the cancel-rate check."""
-    flow.record_cancel(order.account, order.ts)
-    existing = store.get_order(order.account, order.order_id)
-    if existing is None:
-        metrics.ILLEGAL_TRANSITIONS.labels("CANCEL").inc()
-        log.warning("cancel for unknown order %s", order.order_id)
-        return
-    apply_event(existing, lifecycle.OrderEvent.CANCEL, order.ts)
-
-
-@app.agent(topics.orders)
-async def order_checks(stream: Any) -> None:
-    """Check each order request and publish its decision."""
-    async for event, order in records(stream, codec.ORDER, topics.orders, lambda o: o.account):
-        started = time.perf_counter_ns()
-        expire_stale_orders(order.account, order.ts)
-        if order.action == "CANCEL":
-            handle_cancel(order)
-            continue
-        if order.action == "REPLACE":
-            decision = await handle_replace(order, started)
-        else:
-            decision = await handle_new(order, started)
-        flow.record_order(order.account, order.ts, decision.decision == "REJECTED")
-        activity.touch(order.account)
-        seen_pruner.tick(event.message.partition, order.ts)

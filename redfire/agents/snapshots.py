@@ -1,7 +1,7 @@
 """Build an account's RiskSnapshot and the metric values its rules read.
 
-Runs in stream context on the account's partition (the monitor's clock), so it
-may update the account's equity marks and its live VaR backtest.
+Runs on the worker that owns the account, so it may move the account's equity
+marks (high-water mark, start-of-day equity) and score its live VaR backtest.
 """
 
 from __future__ import annotations
@@ -9,21 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redfire.agents.pretrade import flow
-from redfire.app import settings
 from redfire.risk.backtest import traffic_light
 from redfire.risk.incremental import RiskBook
 from redfire.risk.measures import InsufficientHistory
+from redfire.risk.vocabulary import stricter
 from redfire.schemas.records import RiskSnapshot, SnapshotPosition
-from redfire.tables import definitions as tables
-from redfire.tables import mirrors, store
-from redfire.tables.books import books
-from redfire.tables.portfolio import AccountView, account_view
+from redfire.state.account import AccountAggregate
+from redfire.state.worker import WorkerState
 
 BACKTEST_BARS = 250
 BACKTEST_CONFIDENCE = 0.99
 NO_EQUITY_LEVERAGE = 1e12
 LIGHT_LEVEL = {"GREEN": 0.0, "YELLOW": 1.0, "RED": 2.0}
+DAY_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +38,25 @@ class Backtest:
     light: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Holding:
+    symbol: str
+    qty: float
+    avg_cost: float
+    realized_pnl: float
+    market_value: float
+    price: float | None
+
+
+@dataclass(slots=True)
+class SnapshotOutcome:
+    """A snapshot and what building it changed (for the caller to stage)."""
+
+    snapshot: RiskSnapshot
+    marks_changed: bool
+    backtest_changed: bool
+
+
 def var_figures(book: RiskBook | InsufficientHistory) -> VaRFigures:
     """Return VaR 95/99 and ES 97.5 of the account's book, or none without history."""
     if isinstance(book, InsufficientHistory):
@@ -54,112 +71,136 @@ def leverage(gross: float, equity: float) -> float:
     return gross / equity if equity > 0 else NO_EQUITY_LEVERAGE
 
 
-def concentration(view: AccountView) -> float:
-    """Return the largest position's share of gross exposure."""
-    gross = float(view.gross_exposure)
-    if gross == 0:
-        return 0.0
-    return max(abs(float(h.market_value)) for h in view.holdings) / gross
-
-
-def bar_marker(symbols: set[str]) -> int:
-    """Return the latest closed-bar start among ``symbols`` (the backtest clock)."""
-    marks = [mirrors.windows.get(s) for s in symbols]
-    return max((m.last_bar_start for m in marks if m is not None), default=-1)
-
-
-def realised_pnl(exposures: dict[str, float]) -> float:
-    """Return the P&L of the stored exposures over each symbol's newest bar return."""
-    total = 0.0
-    for symbol, value in exposures.items():
-        mark = mirrors.windows.get(symbol)
-        if mark is not None and len(mark.returns):
-            total += value * float(mark.returns[-1])
-    return total
-
-
-def update_backtest(account: str, view: AccountView, var_99: float | None) -> Backtest:
-    """Score yesterday's VaR against the bar that just closed, once per new bar."""
-    stored: dict[str, Any] = tables.var_backtests.get(account) or {"flags": []}
-    exposures = view.exposures()
-    marker = bar_marker(set(exposures) | set(stored.get("exposures", {})))
-    flags: list[int] = list(stored["flags"])
-    if marker > stored.get("bar", -1):
-        if stored.get("var") is not None and stored.get("exposures"):
-            pnl = realised_pnl(stored["exposures"])
-            flags = [*flags, int(pnl < -stored["var"])][-BACKTEST_BARS:]
-        tables.var_backtests[account] = {
-            "bar": marker,
-            "var": var_99,
-            "exposures": exposures,
-            "flags": flags,
-        }
-    if not flags:
-        return Backtest(None, 0, None)
-    zone = traffic_light(sum(flags), len(flags), BACKTEST_CONFIDENCE)
-    return Backtest(sum(flags), len(flags), zone.value)
-
-
-def mark_equity(account: str, equity: float, now_ms: int) -> tuple[float, float]:
-    """Update the account's high-water mark and day start; return (daily P&L, drawdown)."""
-    state = store.get_account(account)
-    marked = state.with_equity_mark(equity, now_ms)
-    if marked != state:
-        store.put_account(marked)
-    high = marked.equity_high or equity
-    drawdown = 0.0 if high <= 0 else max(0.0, (high - equity) / high)
-    return equity - (marked.day_start_equity or equity), drawdown
-
-
-def snapshot_positions(view: AccountView) -> tuple[SnapshotPosition, ...]:
-    return tuple(
-        SnapshotPosition(
-            h.symbol,
-            float(h.position.qty),
-            float(h.position.avg_cost),
-            float(h.position.realized_pnl),
-            float(h.market_value),
+def holdings(state: WorkerState, account: AccountAggregate) -> list[Holding]:
+    """Return every position the account has held, valued at the last prices."""
+    result = []
+    for symbol in sorted(account.positions):
+        position = account.positions[symbol].position
+        price = state.market.last_price(symbol)
+        qty = float(position.qty)
+        result.append(
+            Holding(
+                symbol,
+                qty,
+                float(position.avg_cost),
+                float(position.realized_pnl),
+                0.0 if price is None else qty * price,
+                price,
+            )
         )
-        for h in view.holdings
-        if not h.position.is_flat
-    )
+    return result
 
 
-def build_snapshot(account: str, now_ms: int) -> RiskSnapshot:
-    """Compute the account's snapshot now, updating its marks and backtest."""
-    view = account_view(account)
-    equity = float(view.equity)
-    gross = float(view.gross_exposure)
-    daily_pnl, drawdown = mark_equity(account, equity, now_ms)
-    var = var_figures(books.book(account, now_ms))
-    backtest = update_backtest(account, view, var.var_99)
-    return RiskSnapshot(
-        account=account,
-        ts=now_ms,
-        equity=equity,
-        cash=float(view.cash),
-        gross_exposure=gross,
-        net_exposure=float(view.net_exposure),
-        leverage=leverage(gross, equity),
-        realized_pnl=float(view.realized_pnl),
-        unrealized_pnl=float(view.unrealized_pnl),
-        daily_pnl=daily_pnl,
-        drawdown=drawdown,
-        var_method=settings.var_method.value,
-        concentration=concentration(view),
-        trading_state=store.effective_trading_state(view.state),
-        var_95=var.var_95,
-        var_99=var.var_99,
-        es_975=var.es_975,
-        positions=snapshot_positions(view),
-        var_exceptions=backtest.exceptions,
-        backtest_bars=backtest.bars,
-        traffic_light=backtest.light,
-        reject_ratio=flow.reject_ratio(account),
-    )
+class SnapshotBuilder:
+    """Value an account, move its marks and backtest, and produce its snapshot."""
+
+    def __init__(self, state: WorkerState, var_method: str) -> None:
+        self.state = state
+        self.var_method = var_method
+
+    def build(self, account: AccountAggregate, now_ms: int) -> SnapshotOutcome:
+        held = holdings(self.state, account)
+        net = sum(h.market_value for h in held)
+        gross = sum(abs(h.market_value) for h in held)
+        cash = float(account.cash)
+        equity = cash + net
+        marks_changed = self.mark_equity(account, equity, now_ms)
+        record = account.record
+        high = record.equity_high if record.equity_high is not None else equity
+        drawdown = 0.0 if high <= 0 else max(0.0, (high - equity) / high)
+        day_start = record.day_start_equity
+        daily = equity - (day_start if day_start is not None else equity)
+        var = var_figures(self.state.books.book(account, now_ms))
+        backtest, backtest_changed = self.update_backtest(account, held, var.var_99)
+        open_positions = [h for h in held if h.qty != 0]
+        realized = sum(h.realized_pnl for h in held)
+        unrealized = sum(
+            h.market_value - h.qty * h.avg_cost for h in open_positions if h.price is not None
+        )
+        snapshot = RiskSnapshot(
+            account=account.name,
+            ts=now_ms,
+            equity=equity,
+            cash=cash,
+            gross_exposure=gross,
+            net_exposure=net,
+            leverage=leverage(gross, equity),
+            realized_pnl=realized,
+            unrealized_pnl=unrealized,
+            daily_pnl=daily,
+            drawdown=drawdown,
+            var_method=self.var_method,
+            concentration=0.0 if gross == 0 else max(abs(h.market_value) for h in held) / gross,
+            trading_state=stricter(record.trading_state, self.state.config.firm_trading_state()),
+            var_95=var.var_95,
+            var_99=var.var_99,
+            es_975=var.es_975,
+            positions=tuple(
+                SnapshotPosition(h.symbol, h.qty, h.avg_cost, h.realized_pnl, h.market_value)
+                for h in open_positions
+            ),
+            var_exceptions=backtest.exceptions,
+            backtest_bars=backtest.bars,
+            traffic_light=backtest.light,
+            reject_ratio=account.flow.reject_ratio(),
+        )
+        return SnapshotOutcome(snapshot, marks_changed, backtest_changed)
+
+    @staticmethod
+    def mark_equity(account: AccountAggregate, equity: float, now_ms: int) -> bool:
+        """Move the high-water mark and start-of-day equity; return True if they changed."""
+        record = account.record
+        day = now_ms // DAY_MS
+        day_start = record.day_start_equity if record.day == day else equity
+        high = equity if record.equity_high is None else max(record.equity_high, equity)
+        if (high, day_start, day) == (record.equity_high, record.day_start_equity, record.day):
+            return False
+        record.equity_high, record.day_start_equity, record.day = high, day_start, day
+        return True
+
+    def update_backtest(
+        self, account: AccountAggregate, held: list[Holding], var_99: float | None
+    ) -> tuple[Backtest, bool]:
+        """Score the last VaR against the bar that just closed, once per new bar."""
+        stored: dict[str, Any] = account.backtest or {"flags": []}
+        exposures = {h.symbol: h.market_value for h in held if h.qty != 0}
+        marker = self.bar_marker(set(exposures) | set(stored.get("exposures", {})))
+        flags: list[int] = list(stored["flags"])
+        changed = False
+        if marker > stored.get("bar", -1):
+            if stored.get("var") is not None and stored.get("exposures"):
+                pnl = self.realised_pnl(stored["exposures"])
+                flags = [*flags, int(pnl < -stored["var"])][-BACKTEST_BARS:]
+            account.backtest = {
+                "bar": marker,
+                "var": var_99,
+                "exposures": exposures,
+                "flags": flags,
+            }
+            changed = True
+        if not flags:
+            return Backtest(None, 0, None), changed
+        zone = traffic_light(sum(flags), len(flags), BACKTEST_CONFIDENCE)
+        return Backtest(sum(flags), len(flags), zone.value), changed
+
+    def bar_marker(self, symbols: set[str]) -> int:
+        """Return the latest closed-bar start among ``symbols`` (the backtest clock)."""
+        marks = [self.state.market.window(s) for s in symbols]
+        return max((m.last_bar_start for m in marks if m is not None), default=-1)
+
+    def realised_pnl(self, exposures: dict[str, float]) -> float:
+        """Return the P&L of the stored exposures over each symbol's newest bar return."""
+        total = 0.0
+        for symbol, value in exposures.items():
+            mark = self.state.market.window(symbol)
+            if mark is not None and len(mark.returns):
+                total += value * float(mark.returns[-1])
+        return total
 
 
-def rule_metrics(snapshot: RiskSnapshot, stress_loss: float | None) -> dict[str, float]:
+def rule_metrics(
+    snapshot: RiskSnapshot, stress_loss: float | None, account: AccountAggregate | None
+) -> dict[str, float]:
     """Return every metric a monitoring rule may name, for one snapshot."""
     values: dict[str, float] = {
         name: float(getattr(snapshot, name))
@@ -188,5 +229,6 @@ def rule_metrics(snapshot: RiskSnapshot, stress_loss: float | None) -> dict[str,
         values["traffic_light"] = LIGHT_LEVEL[snapshot.traffic_light]
     if stress_loss is not None:
         values["stress_loss"] = stress_loss
-    values["orders_per_s"] = flow.orders_per_s(snapshot.account)
+    if account is not None:
+        values["orders_per_s"] = account.flow.orders_per_s()
     return values

@@ -1,10 +1,10 @@
 """Feed and steer a running RedFire from the command line: ``replay``, ``backfill-returns``,
 ``tail``, ``halt``/``resume``/``reduce-only``/``set-cash`` and ``limits set|show``.
 
-The lead's CLI calls ``register(app)`` to add them. Files are turned into records by
+``redfire.cli`` calls ``register(app)`` to add them. Files are turned into records by
 ``redfire.feed`` (pure); this module only talks to Kafka with confluent-kafka and prints.
-Settings are read fresh from the environment on every run (``Settings()``, not the cached
-``get_settings()``), so one process can run commands against different brokers.
+Settings are read fresh from the environment on every run (``Settings()``), so one process
+can run commands against different brokers.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 
 from redfire.risk.limits import Limits
 from redfire.risk.markets import (
@@ -62,7 +63,7 @@ class CheckResult:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OrderContext:
     """Everything the checks need about one order and its account, gathered by the caller.
 
@@ -111,20 +112,21 @@ class OrderContext:
     board_lot: int | None = None
 
     def __post_init__(self) -> None:
-        market = market_of(self.symbol) if self.market is None else Market(self.market)
-        object.__setattr__(self, "market", market)
-        _require(self.side in SIDES, f"side must be BUY or SELL, got {self.side!r}")
-        _require(
-            self.action in ORDER_ACTIONS, f"action must be NEW or REPLACE, got {self.action!r}"
-        )
-        _require(
-            self.trading_state in TRADING_STATES,
-            f"trading_state must be one of {sorted(TRADING_STATES)}, got {self.trading_state!r}",
-        )
-        _require(_positive(self.qty), f"qty must be a positive number, got {self.qty!r}")
+        self.market = market_of(self.symbol) if self.market is None else Market(self.market)
+        # Messages are built only for an invalid context: this runs for every order.
+        if self.side not in SIDES:
+            _invalid(f"side must be BUY or SELL, got {self.side!r}")
+        if self.action not in ORDER_ACTIONS:
+            _invalid(f"action must be NEW or REPLACE, got {self.action!r}")
+        if self.trading_state not in TRADING_STATES:
+            states = sorted(TRADING_STATES)
+            _invalid(f"trading_state must be one of {states}, got {self.trading_state!r}")
+        if not _positive(self.qty):
+            _invalid(f"qty must be a positive number, got {self.qty!r}")
         for name in ("price", "reference_price", "previous_close"):
             value = getattr(self, name)
-            _require(value is None or _positive(value), f"{name} must be > 0, got {value!r}")
+            if value is not None and not _positive(value):
+                _invalid(f"{name} must be > 0, got {value!r}")
 
     @property
     def venue(self) -> Market:
@@ -135,9 +137,8 @@ class OrderContext:
 Check = Callable[[OrderContext, Limits], CheckResult]
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(f"invalid OrderContext: {message}")
+def _invalid(message: str) -> None:
+    raise ValueError(f"invalid OrderContext: {message}")
 
 
 def _positive(value: float) -> bool:
@@ -268,20 +269,23 @@ def _float(number: float | None) -> float | None:
     return None if number is None else float(number)
 
 
-def _passed(check: str, value: float | None, limit: float | None, message: str) -> CheckResult:
-    return CheckResult(check, True, _float(value), _float(limit), message)
+@cache
+def _pass(check: str, note: str = "within its limit") -> CheckResult:
+    """Return the shared result of a passed check: nothing is formatted when a check passes."""
+    return CheckResult(check, True, None, None, note)
 
 
 def _failed(check: str, value: float | None, limit: float | None, message: str) -> CheckResult:
     return CheckResult(check, False, _float(value), _float(limit), message)
 
 
+@cache
 def _off(check: str, limit_name: str) -> CheckResult:
-    return _passed(check, None, None, f"{limit_name} is off")
+    return _pass(check, f"{limit_name} is off")
 
 
 def _no_price(check: str) -> CheckResult:
-    return _passed(check, None, None, "skipped: no price for the symbol")
+    return _pass(check, "skipped: no price for the symbol")
 
 
 def _upper_limit(
@@ -295,17 +299,11 @@ def _upper_limit(
     worsens: bool = True,
 ) -> CheckResult:
     """Compare ``value`` against an upper ``limit``; fail only if past it and ``worsens``."""
-    shown = f"{label} {fmt(value)}"
     if not exceeds(value, limit):
-        return _passed(check, value, limit, f"{shown} within {limit_name} {fmt(limit)}")
+        return _pass(check)
     if not worsens:
-        return _passed(
-            check,
-            value,
-            limit,
-            f"{shown} exceeds {limit_name} {fmt(limit)} but the order reduces it",
-        )
-    return _failed(check, value, limit, f"{shown} exceeds {limit_name} {fmt(limit)}")
+        return _pass(check, f"past {limit_name}, but the order reduces it")
+    return _failed(check, value, limit, f"{label} {fmt(value)} exceeds {limit_name} {fmt(limit)}")
 
 
 # --- the checks ---------------------------------------------------------------------------
@@ -318,7 +316,7 @@ def check_trading_state(ctx: OrderContext, limits: Limits) -> CheckResult:
     if ctx.trading_state == "HALTED":
         return _failed(name, None, None, "account is HALTED: new orders are rejected")
     if ctx.trading_state == "ACTIVE" or is_risk_reducing(ctx):
-        return _passed(name, None, None, f"account is {ctx.trading_state}")
+        return _pass(name, "the account accepts this order")
     return _failed(
         name,
         abs(after),
@@ -333,7 +331,7 @@ def check_duplicate_order_id(ctx: OrderContext, limits: Limits) -> CheckResult:
     name = "duplicate_order_id"
     if ctx.is_duplicate:
         return _failed(name, None, None, f"order id {ctx.order_id} was already submitted")
-    return _passed(name, None, None, f"order id {ctx.order_id} is new")
+    return _pass(name, "new order id")
 
 
 def check_restricted_list(ctx: OrderContext, limits: Limits) -> CheckResult:
@@ -341,7 +339,7 @@ def check_restricted_list(ctx: OrderContext, limits: Limits) -> CheckResult:
     name = "restricted_list"
     if ctx.symbol in limits.restricted_symbols or ctx.symbol in ctx.restricted_symbols:
         return _failed(name, None, None, f"symbol {ctx.symbol} is on the restricted list")
-    return _passed(name, None, None, f"symbol {ctx.symbol} is not restricted")
+    return _pass(name, "symbol not restricted")
 
 
 def check_known_symbol_with_price(ctx: OrderContext, limits: Limits) -> CheckResult:
@@ -349,9 +347,7 @@ def check_known_symbol_with_price(ctx: OrderContext, limits: Limits) -> CheckRes
     name = "known_symbol_with_price"
     if ctx.reference_price is None:
         return _failed(name, None, None, f"no reference price for {ctx.symbol}: unknown symbol")
-    return _passed(
-        name, ctx.reference_price, None, f"reference price {ctx.reference_price:g} for {ctx.symbol}"
-    )
+    return _pass(name, "the symbol has a reference price")
 
 
 def check_price_staleness(ctx: OrderContext, limits: Limits) -> CheckResult:
@@ -366,6 +362,8 @@ def check_price_staleness(ctx: OrderContext, limits: Limits) -> CheckResult:
             name, None, limits.max_price_age_ms, f"reference price of {ctx.symbol} has no time"
         )
     age = ctx.ts - ctx.price_ts
+    if not exceeds(age, limits.max_price_age_ms):
+        return _pass(name)
     return _upper_limit(
         name,
         "reference price age",
@@ -382,10 +380,9 @@ def check_lot_size(ctx: OrderContext, limits: Limits) -> CheckResult:
     if not limits.check_lot_size:
         return _off(name, "check_lot_size")
     lot = ctx.board_lot if ctx.board_lot is not None else board_lot(ctx.symbol, ctx.venue)
-    shown = f"qty {quantity(ctx.qty)}"
     if lot_ok(ctx.venue, ctx.side, ctx.qty, ctx.position_qty, lot):
-        return _passed(name, ctx.qty, lot, f"{shown} fits the {ctx.venue} lot {lot}")
-    message = f"{shown} is not a multiple of the {ctx.venue} lot {lot}"
+        return _pass(name, "qty fits the lot")
+    message = f"qty {quantity(ctx.qty)} is not a multiple of the {ctx.venue} lot {lot}"
     if ctx.venue in A_SHARE_MARKETS and ctx.side == "SELL":
         message += f" and exceeds the position {quantity(ctx.position_qty)} (odd-lot sells close)"
     return _failed(name, ctx.qty, lot, message)
@@ -397,14 +394,12 @@ def check_tick_size(ctx: OrderContext, limits: Limits) -> CheckResult:
     if not limits.check_tick_size:
         return _off(name, "check_tick_size")
     if ctx.price is None:
-        return _passed(name, None, None, "market order: no limit price")
+        return _pass(name, "market order: no limit price")
     tick = tick_size(ctx.venue, ctx.price, ctx.symbol)
-    shown = f"price {ctx.price:g}"
     if on_tick(ctx.price, tick):
-        return _passed(name, ctx.price, float(tick), f"{shown} is on the {ctx.venue} tick {tick}")
-    return _failed(
-        name, ctx.price, float(tick), f"{shown} is not a multiple of the {ctx.venue} tick {tick}"
-    )
+        return _pass(name, "price on the tick")
+    message = f"price {ctx.price:g} is not a multiple of the {ctx.venue} tick {tick}"
+    return _failed(name, ctx.price, float(tick), message)
 
 
 def check_max_order_qty(ctx: OrderContext, limits: Limits) -> CheckResult:
@@ -432,10 +427,12 @@ def check_price_collar(ctx: OrderContext, limits: Limits) -> CheckResult:
     if limits.price_collar_pct is None:
         return _off(name, "price_collar_pct")
     if ctx.price is None:
-        return _passed(name, None, limits.price_collar_pct, "market order: no limit price")
+        return _pass(name, "market order: no limit price")
     if ctx.reference_price is None:
         return _no_price(name)
     deviation = abs(ctx.price - ctx.reference_price) / ctx.reference_price
+    if not exceeds(deviation, limits.price_collar_pct):
+        return _pass(name)
     label = f"deviation of price {ctx.price:g} from last {ctx.reference_price:g} ="
     return _upper_limit(
         name, label, deviation, limits.price_collar_pct, "price_collar_pct", percent
@@ -448,11 +445,11 @@ def check_daily_limit(ctx: OrderContext, limits: Limits) -> CheckResult:
     if limits.daily_limit_pct is None:
         return _off(name, "daily_limit_pct")
     if ctx.venue not in A_SHARE_MARKETS:
-        return _passed(name, None, None, f"no daily limit on {ctx.venue}")
+        return _pass(name, "no daily limit on this market")
     if ctx.price is None:
-        return _passed(name, None, None, "market order: no limit price")
+        return _pass(name, "market order: no limit price")
     if ctx.previous_close is None:
-        return _passed(name, None, None, f"skipped: no previous close for {ctx.symbol}")
+        return _pass(name, "skipped: no previous close")
     pct = daily_limit_pct(
         ctx.symbol,
         ctx.is_st,
@@ -463,6 +460,8 @@ def check_daily_limit(ctx: OrderContext, limits: Limits) -> CheckResult:
     tick = tick_size(ctx.venue, ctx.price, ctx.symbol)
     lower, upper = daily_limit_band(ctx.previous_close, pct, tick)
     price = Decimal(repr(float(ctx.price)))
+    if lower <= price <= upper:
+        return _pass(name, "price within the daily band")
     band = f"(previous close {ctx.previous_close:g} ±{percent(pct)})"
     if price > upper:
         message = f"price {ctx.price:g} above the daily upper limit {upper} {band}"
@@ -470,9 +469,7 @@ def check_daily_limit(ctx: OrderContext, limits: Limits) -> CheckResult:
     if price < lower:
         message = f"price {ctx.price:g} below the daily lower limit {lower} {band}"
         return _failed(name, ctx.price, float(lower), message)
-    return _passed(
-        name, ctx.price, float(upper), f"price {ctx.price:g} within {lower}–{upper} {band}"
-    )
+    return _pass(name, "price within the daily band")
 
 
 def check_order_rate(ctx: OrderContext, limits: Limits) -> CheckResult:
@@ -480,8 +477,10 @@ def check_order_rate(ctx: OrderContext, limits: Limits) -> CheckResult:
     name = "order_rate"
     if limits.max_orders_per_window is None:
         return _off(name, "max_orders_per_window")
-    label = f"orders in {count(limits.order_rate_window_ms)} ms including this one:"
     value = ctx.recent_order_count + 1
+    if not exceeds(value, limits.max_orders_per_window):
+        return _pass(name)
+    label = f"orders in {count(limits.order_rate_window_ms)} ms including this one:"
     return _upper_limit(
         name, label, value, limits.max_orders_per_window, "max_orders_per_window", count
     )
@@ -492,6 +491,8 @@ def check_cancel_rate(ctx: OrderContext, limits: Limits) -> CheckResult:
     name = "cancel_rate"
     if limits.max_cancels_per_window is None:
         return _off(name, "max_cancels_per_window")
+    if not exceeds(ctx.recent_cancel_count, limits.max_cancels_per_window):
+        return _pass(name)
     label = f"cancels in {count(limits.cancel_rate_window_ms)} ms:"
     return _upper_limit(
         name,
@@ -519,6 +520,8 @@ def check_max_position_qty(ctx: OrderContext, limits: Limits) -> CheckResult:
     if limit is None:
         return _off(name, name)
     after = abs(position_after(ctx))
+    if not exceeds(after, limit):
+        return _pass(name)
     worsens = after > abs(ctx.position_qty)
     return _upper_limit(
         name, f"|position| after in {ctx.symbol}", after, limit, name, quantity, worsens=worsens
@@ -533,6 +536,8 @@ def check_max_position_notional(ctx: OrderContext, limits: Limits) -> CheckResul
     before, after = exposure_before(ctx), exposure_after(ctx)
     if before is None or after is None:
         return _no_price(name)
+    if not exceeds(abs(after), limits.max_position_notional):
+        return _pass(name)
     label = f"|position value| after in {ctx.symbol}"
     worsens = abs(after) > abs(before)
     return _upper_limit(
@@ -592,14 +597,10 @@ def check_concentration(ctx: OrderContext, limits: Limits) -> CheckResult:
     if before is None or after is None or gross is None:
         return _no_price(name)
     if gross <= 0 or gross < limits.concentration_min_gross:
-        return _passed(
-            name,
-            None,
-            limits.max_concentration,
-            f"gross exposure after {money(gross)} below concentration_min_gross "
-            f"{money(limits.concentration_min_gross)}: not checked",
-        )
+        return _pass(name, "gross exposure below concentration_min_gross: not checked")
     weight = abs(after) / gross
+    if not exceeds(weight, limits.max_concentration):
+        return _pass(name)
     worsens = abs(after) > abs(before)
     return _upper_limit(
         name,
@@ -617,21 +618,20 @@ def check_buying_power(ctx: OrderContext, limits: Limits) -> CheckResult:
     name = "buying_power"
     opening = opening_qty(ctx)
     if opening == 0:
-        return _passed(name, 0.0, None, "order only reduces the position: no buying power needed")
+        return _pass(name, "order only reduces the position: no buying power needed")
     price = order_price(ctx)
     if price is None:
         return _no_price(name)
     required = opening * price
     available = buying_power_available(ctx, limits)
+    if not exceeds(required, available):
+        return _pass(name)
     terms = (
         f"(cash {money(ctx.cash)} − reserved {money(ctx.reserved_buying_power)}) "
         f"× leverage {limits.max_leverage:g}"
     )
-    if exceeds(required, available):
-        message = f"required buying power {money(required)} exceeds available {money(available)} "
-        return _failed(name, required, available, message + terms)
-    message = f"required buying power {money(required)} within available {money(available)} "
-    return _passed(name, required, available, message + terms)
+    message = f"required buying power {money(required)} exceeds available {money(available)} "
+    return _failed(name, required, available, message + terms)
 
 
 def _stop(
@@ -644,16 +644,11 @@ def _stop(
     fmt: Callable[[float], str],
 ) -> CheckResult:
     """Block risk-increasing orders while ``value`` is past ``limit`` (a loss stop)."""
-    shown = f"{label} {fmt(value)}"
     if not exceeds(value, limit):
-        return _passed(name, value, limit, f"{shown} within {limit_name} {fmt(limit)}")
+        return _pass(name)
     if is_risk_reducing(ctx):
-        return _passed(
-            name,
-            value,
-            limit,
-            f"{shown} exceeds {limit_name} {fmt(limit)}; risk-reducing order accepted",
-        )
+        return _pass(name, f"past {limit_name}; risk-reducing order accepted")
+    shown = f"{label} {fmt(value)}"
     return _failed(
         name,
         value,
@@ -690,7 +685,9 @@ def check_var_limit(ctx: OrderContext, limits: Limits) -> CheckResult:
     if limits.max_var is None:
         return _off(name, "max_var")
     if ctx.var_after is None:
-        return _passed(name, None, limits.max_var, "skipped: no VaR estimate for the order")
+        return _pass(name, "skipped: no VaR estimate for the order")
+    if not exceeds(ctx.var_after, limits.max_var):
+        return _pass(name)
     return _upper_limit(
         name,
         "VaR after",
@@ -708,13 +705,15 @@ def check_var_pct_limit(ctx: OrderContext, limits: Limits) -> CheckResult:
     if limits.max_var_pct is None:
         return _off(name, "max_var_pct")
     if ctx.var_after is None:
-        return _passed(name, None, limits.max_var_pct, "skipped: no VaR estimate for the order")
+        return _pass(name, "skipped: no VaR estimate for the order")
     if ctx.equity <= 0:
         if _var_increases(ctx) and ctx.var_after > 0:
             message = f"VaR after {money(ctx.var_after)} with equity {money(ctx.equity)} <= 0"
             return _failed(name, None, limits.max_var_pct, message)
-        return _passed(name, None, limits.max_var_pct, "equity <= 0 but the order lowers VaR")
+        return _pass(name, "equity <= 0 but the order lowers VaR")
     ratio = ctx.var_after / ctx.equity
+    if not exceeds(ratio, limits.max_var_pct):
+        return _pass(name)
     label = f"VaR after {money(ctx.var_after)} / equity {money(ctx.equity)} ="
     return _upper_limit(
         name, label, ratio, limits.max_var_pct, "max_var_pct", percent, worsens=_var_increases(ctx)
@@ -753,6 +752,16 @@ CHECK_NAMES: tuple[str, ...] = tuple(check.__name__.removeprefix("check_") for c
 def run_checks(ctx: OrderContext, limits: Limits) -> list[CheckResult]:
     """Evaluate every check, in ``CHECKS`` order, without stopping at a failure."""
     return [check(ctx, limits) for check in CHECKS]
+
+
+def failures(ctx: OrderContext, limits: Limits) -> list[CheckResult]:
+    """Evaluate every check and return the failed ones, in ``CHECKS`` order."""
+    failed_results = []
+    for check in CHECKS:
+        result = check(ctx, limits)
+        if not result.passed:
+            failed_results.append(result)
+    return failed_results
 
 
 def failed(results: Sequence[CheckResult]) -> list[CheckResult]:

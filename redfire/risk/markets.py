@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from functools import lru_cache
 from types import MappingProxyType
 
 
@@ -115,6 +116,11 @@ def market_of(symbol: str, mapping: Mapping[str, str] | None = None) -> Market:
     """Return the market of ``symbol``: the explicit mapping first, then the suffix, else US."""
     if mapping is not None and symbol in mapping:
         return Market(mapping[symbol])
+    return _market_by_suffix(symbol)
+
+
+@lru_cache(maxsize=65536)
+def _market_by_suffix(symbol: str) -> Market:
     _, suffix = split_symbol(symbol)
     return _SUFFIX_MARKETS.get(suffix, Market.US)
 

@@ -103,7 +103,7 @@ def _parse_avro(raw: bytes, avro: AvroSchema) -> JsonDict:
 
 def _parse_json(raw: bytes) -> JsonDict:
     try:
-        value = json.loads(raw)
+        value = json.loads(raw.decode())
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRecord("undecodable", f"neither Avro nor JSON: {exc}") from exc
     if not isinstance(value, dict):
@@ -111,29 +111,57 @@ def _parse_json(raw: bytes) -> JsonDict:
     return value
 
 
+Coercer = Callable[[str, Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPlan:
+    """How one top-level field is read: its coercion and its default, if any."""
+
+    name: str
+    coerce: Coercer | None
+    has_default: bool
+    default: Any
+
+
+_PLANS: dict[str, tuple[FieldPlan, ...]] = {}
+
+
+def _plan(avro: AvroSchema) -> tuple[FieldPlan, ...]:
+    """Resolve each field's coercion once per schema (this runs for every record)."""
+    plan = _PLANS.get(avro.name)
+    if plan is None:
+        plan = _PLANS[avro.name] = tuple(
+            FieldPlan(spec["name"], _coercer(spec["type"]), "default" in spec, spec.get("default"))
+            for spec in avro.fields
+        )
+    return plan
+
+
 def _normalize(data: Mapping[str, Any], avro: AvroSchema) -> JsonDict:
     out: JsonDict = {}
-    for spec in avro.fields:
-        name = spec["name"]
-        if name in data and data[name] is not None:
-            out[name] = _coerce(name, data[name], spec["type"])
-        elif "default" in spec:
-            out[name] = spec["default"]
-        elif data.get(name, 0) is None:
+    for field in _plan(avro):
+        name = field.name
+        value = data.get(name)
+        if value is not None:
+            out[name] = value if field.coerce is None else field.coerce(name, value)
+        elif field.has_default:
+            out[name] = field.default
+        elif name in data:
             raise InvalidRecord("missing_field", f"field {name!r} is null")
         else:
             raise InvalidRecord("missing_field", f"missing field {name!r}")
     return out
 
 
-def _coerce(name: str, value: Any, avro_type: Any) -> Any:
+def _coercer(avro_type: Any) -> Coercer | None:
+    """Return the function that coerces a value of ``avro_type`` (None: take it as is)."""
     if isinstance(avro_type, list):
         branches = [t for t in avro_type if t != "null"]
-        return _coerce(name, value, branches[0]) if len(branches) == 1 else value
+        return _coercer(branches[0]) if len(branches) == 1 else None
     if isinstance(avro_type, dict):
-        return _coerce_complex(name, value, avro_type)
-    coerce = _PRIMITIVES.get(avro_type)
-    return coerce(name, value) if coerce else value
+        return lambda name, value: _coerce_complex(name, value, avro_type)
+    return _PRIMITIVES.get(avro_type)
 
 
 def _coerce_complex(name: str, value: Any, avro_type: dict[str, Any]) -> Any:

@@ -44,11 +44,7 @@ DEAD_LETTERS = TopicSpec(
     "dead_letters", "original key", "dead_letter", co_partitioned=False, retention_ms=30 * DAY_MS
 )
 
-# Internal topics: a per-partition clock that lets the monitor write account
-# state in stream context, and the per-partition exposures the firm stage merges.
-RISK_CLOCK = TopicSpec(
-    "redfire_clock", "partition", "internal", co_partitioned=True, retention_ms=3600 * 1000
-)
+# Internal topic: the per-partition exposures the firm stage merges.
 FIRM_EXPOSURES = TopicSpec(
     "redfire_firm_exposures", "FIRM", "internal", co_partitioned=False, retention_ms=DAY_MS
 )
@@ -63,7 +59,6 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     RISK_METRICS,
     STRESS_RESULTS,
     DEAD_LETTERS,
-    RISK_CLOCK,
     FIRM_EXPOSURES,
 )
 

@@ -1,18 +1,65 @@
-"""The faust topic objects, built from the specs with the configured prefix.
+"""Topic names with the configured prefix, and the faust topics the agents consume.
 
 Every topic carries raw bytes: RedFire decodes per record itself so that it can
 accept JSON or Avro and turn bad input into dead letters instead of crashes.
+Outputs are produced by name (``TopicNames``) through the unit of work.
 """
 
 from __future__ import annotations
 
-from faust.types import TopicT
+from dataclasses import dataclass
 
-from redfire.app import app, settings
+from faust.types import AppT, TopicT
+
+from redfire.settings import Settings
 from redfire.streams import specs
 
 
-def raw_topic(spec: specs.TopicSpec) -> TopicT:
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """The full name of every topic (prefix applied)."""
+
+    ticks: str
+    orders: str
+    fills: str
+    risk_commands: str
+    order_decisions: str
+    risk_alerts: str
+    risk_metrics: str
+    stress_results: str
+    dead_letters: str
+    firm_exposures: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> TopicNames:
+        name = settings.topic
+        return cls(
+            ticks=name(specs.TICKS.name),
+            orders=name(specs.ORDERS.name),
+            fills=name(specs.FILLS.name),
+            risk_commands=name(specs.RISK_COMMANDS.name),
+            order_decisions=name(specs.ORDER_DECISIONS.name),
+            risk_alerts=name(specs.RISK_ALERTS.name),
+            risk_metrics=name(specs.RISK_METRICS.name),
+            stress_results=name(specs.STRESS_RESULTS.name),
+            dead_letters=name(specs.DEAD_LETTERS.name),
+            firm_exposures=name(specs.FIRM_EXPOSURES.name),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The faust topics the agents subscribe to."""
+
+    names: TopicNames
+    ticks: TopicT
+    orders: TopicT
+    fills: TopicT
+    risk_commands: TopicT
+    firm_exposures: TopicT
+
+
+def raw_topic(app: AppT, settings: Settings, spec: specs.TopicSpec) -> TopicT:
     """Return the faust topic for ``spec``: raw bytes key and value."""
     return app.topic(
         settings.topic(spec.name),
@@ -27,14 +74,13 @@ def raw_topic(spec: specs.TopicSpec) -> TopicT:
     )
 
 
-ticks = raw_topic(specs.TICKS)
-orders = raw_topic(specs.ORDERS)
-fills = raw_topic(specs.FILLS)
-risk_commands = raw_topic(specs.RISK_COMMANDS)
-order_decisions = raw_topic(specs.ORDER_DECISIONS)
-risk_alerts = raw_topic(specs.RISK_ALERTS)
-risk_metrics = raw_topic(specs.RISK_METRICS)
-stress_results = raw_topic(specs.STRESS_RESULTS)
-dead_letters = raw_topic(specs.DEAD_LETTERS)
-risk_clock = raw_topic(specs.RISK_CLOCK)
-firm_exposures = raw_topic(specs.FIRM_EXPOSURES)
+def build_topics(app: AppT, settings: Settings) -> Topics:
+    """Declare the input topics on ``app``."""
+    return Topics(
+        names=TopicNames.of(settings),
+        ticks=raw_topic(app, settings, specs.TICKS),
+        orders=raw_topic(app, settings, specs.ORDERS),
+        fills=raw_topic(app, settings, specs.FILLS),
+        risk_commands=raw_topic(app, settings, specs.RISK_COMMANDS),
+        firm_exposures=raw_topic(app, settings, specs.FIRM_EXPOSURES),
+    )

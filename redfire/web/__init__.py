@@ -1,5 +1,17 @@
-"""HTTP views served by faust web (port 6066)."""
+"""HTTP views served by faust web (port 6066), registered on a built engine."""
 
-from redfire.web import admin, orders, views
+from __future__ import annotations
 
-__all__ = ["admin", "orders", "views"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from redfire.app import Engine
+
+
+def register_views(engine: Engine) -> None:
+    """Register every route of DESIGN §9 on the engine's app."""
+    from redfire.web import admin, orders, views
+
+    views.register(engine)
+    orders.register(engine)
+    admin.register(engine)

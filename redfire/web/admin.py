@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faust import web
 
-from redfire.agents.intake import encode_output, now_ms
-from redfire.app import app, settings
 from redfire.risk.limits import validate_changes
+from redfire.risk.vocabulary import ALL_ACCOUNTS
 from redfire.schemas.records import CommandType, PayloadValue, RiskCommand
-from redfire.streams import topics
+from redfire.settings import Settings
+
+if TYPE_CHECKING:
+    from redfire.app import Engine
 
 STATE_COMMANDS: dict[str, CommandType] = {
     "halt": "HALT",
@@ -26,7 +28,7 @@ STATE_COMMANDS: dict[str, CommandType] = {
 }
 
 
-def authorized(request: web.Request) -> bool:
+def authorized(settings: Settings, request: web.Request) -> bool:
     """Return True when the request carries the configured bearer token."""
     if not settings.admin_token:
         return False
@@ -34,22 +36,11 @@ def authorized(request: web.Request) -> bool:
     return hmac.compare_digest(header, f"Bearer {settings.admin_token}")
 
 
-async def publish(
-    command: CommandType, account: str | None, payload: dict[str, PayloadValue]
-) -> RiskCommand:
-    """Send one RiskCommand and return it."""
-    record = RiskCommand(uuid.uuid4().hex, command, now_ms(), account, payload)
-    await topics.risk_commands.send(
-        key=(account or "*").encode(), value=encode_output(record, "risk_command")
-    )
-    return record
-
-
-def refusal(view: web.View, request: web.Request) -> web.Response | None:
+def refusal(settings: Settings, view: web.View, request: web.Request) -> web.Response | None:
     """Return the error response for an unauthorised request."""
     if not settings.admin_token:
         return view.json({"error": "admin routes are off: set REDFIRE_ADMIN_TOKEN"}, status=404)
-    if not authorized(request):
+    if not authorized(settings, request):
         return view.json({"error": "missing or wrong bearer token"}, status=401)
     return None
 
@@ -62,54 +53,64 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-@app.page("/admin/accounts/{account}/{action}")
-class AccountAction(web.View):
-    """POST halt | resume | reduce-only | cash ({"cash": n}) for one account (or ``*``)."""
+def register(engine: Engine) -> None:
+    """Register the admin routes."""
+    app, settings, ctx = engine.app, engine.settings, engine.context
 
-    async def post(self, request: web.Request, account: str, action: str) -> web.Response:
-        return await account_action(self, request, account, action)
+    async def publish(
+        command: CommandType, account: str | None, payload: dict[str, PayloadValue]
+    ) -> RiskCommand:
+        """Send one RiskCommand, wait until it is delivered, and return it."""
+        record = RiskCommand(uuid.uuid4().hex, command, ctx.clock(), account, payload)
+        key = account or ALL_ACCOUNTS
+        delivery = await ctx.producer.send(
+            ctx.names.risk_commands,
+            key.encode(),
+            ctx.encode(record, "risk_command"),
+            ctx.state.partition_of(key),
+        )
+        await delivery
+        return record
 
+    @app.page("/admin/accounts/{account}/{action}")
+    class AccountAction(web.View):
+        """POST halt | resume | reduce-only | cash ({"cash": n}) for one account (or ``*``)."""
 
-@app.page("/admin/limits")
-class SetLimits(web.View):
-    """POST {"account": a | "*", "limits": {name: value}} to change limits live."""
+        async def post(self, request: web.Request, account: str, action: str) -> web.Response:
+            if (refused := refusal(settings, self, request)) is not None:
+                return refused
+            target = None if account == ALL_ACCOUNTS else account
+            if action == "cash":
+                cash = (await json_body(request)).get("cash")
+                if isinstance(cash, bool) or not isinstance(cash, int | float):
+                    return self.json({"error": 'body must be {"cash": number}'}, status=400)
+                record = await publish("SET_CASH", target, {"cash": cash})
+            elif action in STATE_COMMANDS:
+                record = await publish(STATE_COMMANDS[action], target, {})
+            else:
+                return self.json({"error": f"unknown action {action}"}, status=404)
+            return self.json({"command_id": record.command_id, "command": record.command})
 
-    async def post(self, request: web.Request) -> web.Response:
-        return await set_limits(self, request)
+    @app.page("/admin/limits")
+    class SetLimits(web.View):
+        """POST {"account": a | "*", "limits": {name: value}} to change limits live."""
 
+        async def post(self, request: web.Request) -> web.Response:
+            if (refused := refusal(settings, self, request)) is not None:
+                return refused
+            body = await json_body(request)
+            changes = body.get("limits")
+            if not isinstance(changes, dict) or not changes:
+                return self.json(
+                    {"error": 'body must be {"account": a, "limits": {...}}'}, status=400
+                )
+            try:
+                validate_changes(changes)
+            except ValueError as exc:
+                return self.json({"error": str(exc)}, status=400)
+            account = body.get("account")
+            target = None if account in (None, ALL_ACCOUNTS) else str(account)
+            record = await publish("SET_LIMITS", target, changes)
+            return self.json({"command_id": record.command_id, "command": record.command})
 
-async def account_action(
-    self: web.View, request: web.Request, account: str, action: str
-) -> web.Response:
-    """Publish the command an admin action stands for."""
-    if (refused := refusal(self, request)) is not None:
-        return refused
-    target = None if account == "*" else account
-    if action == "cash":
-        cash = (await json_body(request)).get("cash")
-        if isinstance(cash, bool) or not isinstance(cash, int | float):
-            return self.json({"error": 'body must be {"cash": number}'}, status=400)
-        record = await publish("SET_CASH", target, {"cash": cash})
-    elif action in STATE_COMMANDS:
-        record = await publish(STATE_COMMANDS[action], target, {})
-    else:
-        return self.json({"error": f"unknown action {action}"}, status=404)
-    return self.json({"command_id": record.command_id, "command": record.command})
-
-
-async def set_limits(self: web.View, request: web.Request) -> web.Response:
-    """Validate and publish a SET_LIMITS command."""
-    if (refused := refusal(self, request)) is not None:
-        return refused
-    body = await json_body(request)
-    changes = body.get("limits")
-    if not isinstance(changes, dict) or not changes:
-        return self.json({"error": 'body must be {"account": a, "limits": {...}}'}, status=400)
-    try:
-        validate_changes(changes)
-    except ValueError as exc:
-        return self.json({"error": str(exc)}, status=400)
-    account = body.get("account")
-    target = None if account in (None, "*") else str(account)
-    record = await publish("SET_LIMITS", target, changes)
-    return self.json({"command_id": record.command_id, "command": record.command})
+    del AccountAction, SetLimits

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.plugins.kafka_broker import launcher
+from tests.support.desk import wait_price
 from tests.support.eventually import eventually
 from tests.support.kafka_io import TopicReader, by_field, producer, send_json
 from tests.support.worker import RedFireWorker
@@ -88,6 +89,8 @@ def test_orders_from_confluent_and_console_producers_get_decisions(redfire_worke
     prod = producer(worker.bootstrap)
     send_json(prod, worker.topic("ticks"), "AAPL", tick("AAPL", 100.0))
     prod.flush(30)
+    # Ticks and orders are separate topics: wait for the price before any order.
+    wait_price(worker, "AAPL", 100.0)
     worker_reader = TopicReader(worker.bootstrap, worker.topic("order_decisions"))
     send_json(prod, worker.topic("orders"), "ACC1", order("from-confluent"))
     prod.flush(30)

@@ -1,0 +1,112 @@
+"""The account aggregate: everything a worker knows about one account it owns.
+
+Cash, equity marks and trading state (the ``accounts`` record), every position
+(one ``positions`` record each), the live orders (one ``orders_state`` record
+each) with their reservations and expiry deadlines, recent order flow, the
+cached VaR book and the monitoring rules' states. The aggregate is the working
+copy; the tables are its durable copy, written by the unit of work.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from redfire.risk.positions import MONEY_CONTEXT, ZERO, Position
+from redfire.risk.rules import RuleState
+from redfire.risk.vocabulary import TradingState
+from redfire.state.flow import AccountFlow
+from redfire.state.records import AccountRecord, OrderRecord, PositionEntry
+
+NEVER = 2**62
+
+
+class AccountAggregate:
+    """One account, in memory, on the worker that owns its partition."""
+
+    def __init__(self, name: str, partition: int, record: AccountRecord) -> None:
+        self.name = name
+        self.partition = partition
+        self.record = record
+        self.positions: dict[str, PositionEntry] = {}
+        # symbol → float qty of every non-flat position: what valuation and VaR read.
+        self.quantities: dict[str, float] = {}
+        self.live: dict[str, OrderRecord] = {}
+        self.reserved = ZERO
+        self._earliest_deadline = NEVER
+        self.flow = AccountFlow()
+        self.rule_states: dict[str, RuleState] = {}
+        self.backtest: dict[str, Any] | None = None
+        # The VaR book cache (``redfire.state.books``) and snapshot bookkeeping.
+        self.book: Any = None
+        self.changed = True
+        self.published_ms: int | None = None
+        self.last_snapshot: Any = None
+
+    # ---------------------------------------------------------------- account
+
+    @property
+    def cash(self) -> Decimal:
+        return self.record.cash
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self.record.trading_state
+
+    def touch(self) -> None:
+        """Mark the account changed: its next snapshot is due at the next monitor pass."""
+        self.changed = True
+
+    # -------------------------------------------------------------- positions
+
+    def position(self, symbol: str) -> PositionEntry:
+        entry = self.positions.get(symbol)
+        return entry if entry is not None else PositionEntry(Position.flat())
+
+    def set_position(self, symbol: str, entry: PositionEntry) -> None:
+        self.positions[symbol] = entry
+        qty = float(entry.position.qty)
+        if qty == 0.0:
+            self.quantities.pop(symbol, None)
+        else:
+            self.quantities[symbol] = qty
+        self.book = None
+
+    def qty(self, symbol: str) -> float:
+        return self.quantities.get(symbol, 0.0)
+
+    # ----------------------------------------------------------------- orders
+
+    def put_order(self, record: OrderRecord) -> None:
+        """Hold ``record`` if it is live, forget it otherwise; keep reservations in step."""
+        order_id = record.order.order_id if record.order is not None else None
+        if order_id is None:
+            return
+        before = self.live.pop(order_id, None)
+        if before is not None:
+            self.reserved = MONEY_CONTEXT.subtract(self.reserved, before.reserved)
+        if record.is_live:
+            self.live[order_id] = record
+            self.reserved = MONEY_CONTEXT.add(self.reserved, record.reserved)
+            self._earliest_deadline = min(self._earliest_deadline, record.deadline)
+        elif before is not None and before.deadline <= self._earliest_deadline:
+            self._earliest_deadline = min((r.deadline for r in self.live.values()), default=NEVER)
+        if self.reserved < ZERO:
+            self.reserved = ZERO
+
+    def due_orders(self, ts: int) -> list[OrderRecord]:
+        """Return the live orders whose deadline is at or before ``ts`` (O(1) if none)."""
+        if self._earliest_deadline > ts:
+            return []
+        return sorted(
+            (r for r in self.live.values() if r.deadline <= ts),
+            key=lambda r: (r.deadline, r.order.order_id if r.order else ""),
+        )
+
+    # --------------------------------------------------------------- durable
+
+    def account_value(self) -> dict[str, Any]:
+        return self.record.to_dict(self.name)
+
+    def position_value(self, symbol: str) -> dict[str, Any]:
+        return self.position(symbol).to_dict()

@@ -1,0 +1,146 @@
+"""One unit of work per micro-batch: outputs as they are decided, state once, acks last.
+
+An agent handles a batch of events in order against the in-memory
+aggregates. Each event's outputs (a decision, a dead letter, an alert) are
+sent as soon as that event is handled; the keys the batch changed are
+*staged* and written once each at ``commit``, together with their changelog
+records; ``commit`` then waits until every record of the batch (outputs and
+changelogs) is delivered, and only then may the agent acknowledge the batch's
+input offsets. A record that cannot be delivered raises ``DeliveryFailed``:
+the agent stops the worker instead of acknowledging, so an input offset is
+never committed past an output or a state change that was lost.
+
+Some records must reach the broker before the output they justify — an
+order's record (its decision, lifecycle and reservation) before its decision
+is published, so that a redelivered order finds its first answer. Those are
+written through with ``write_now`` in the order the handler asks for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from redfire.state.durable import DurableTable, JsonValue, encode_value
+
+ValueSource = Callable[[], JsonValue | None]
+
+
+class Delivered(Protocol):
+    """What a delivered record reports (aiokafka's RecordMetadata has it)."""
+
+    @property
+    def offset(self) -> int: ...
+
+
+class Producer(Protocol):
+    """Enqueue one record; the returned awaitable resolves once it is delivered."""
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None
+    ) -> Awaitable[Delivered]: ...
+
+
+class DeliveryFailed(RuntimeError):
+    """A record of this unit of work was not delivered: its inputs must not be acked."""
+
+
+@dataclass(slots=True)
+class _Changelog:
+    table: DurableTable
+    partition: int
+    delivery: Awaitable[Delivered]
+
+
+class UnitOfWork:
+    """Collect one batch's staged state and pending deliveries."""
+
+    def __init__(self, producer: Producer, delivery_timeout_s: float) -> None:
+        self.producer = producer
+        self.delivery_timeout_s = delivery_timeout_s
+        self._staged: dict[tuple[int, str], tuple[DurableTable, int, ValueSource]] = {}
+        self._outputs: list[Awaitable[Delivered]] = []
+        self._changelogs: list[_Changelog] = []
+
+    @property
+    def pending(self) -> int:
+        """Return how many writes and sends this unit holds."""
+        return len(self._staged) + len(self._outputs) + len(self._changelogs)
+
+    def stage(self, table: DurableTable, partition: int, key: str, value: ValueSource) -> None:
+        """Write ``key`` once at commit, with the value ``value()`` returns then."""
+        self._staged[(id(table), key)] = (table, partition, value)
+
+    def read(self, table: DurableTable, partition: int, key: str) -> JsonValue | None:
+        """Return ``key`` as this unit will leave it: its staged value, else the stored one."""
+        staged = self._staged.get((id(table), key))
+        if staged is not None:
+            return staged[2]()
+        return table.get(partition, key)
+
+    async def write_now(
+        self, table: DurableTable, partition: int, key: str, value: JsonValue | None
+    ) -> None:
+        """Write ``key`` now, ahead of the outputs sent after it."""
+        self._staged.pop((id(table), key), None)
+        await self._write(table, partition, key, value)
+
+    async def emit(
+        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+    ) -> None:
+        """Send one output record now; it must be delivered before the batch is acked."""
+        self._outputs.append(await self.producer.send(topic, key, value, partition))
+
+    async def commit(self) -> None:
+        """Write every staged key once, then wait until everything is delivered.
+
+        Raise ``DeliveryFailed`` when a record fails or is not delivered within
+        the delivery timeout; the caller must then not acknowledge the batch.
+        """
+        staged, self._staged = self._staged, {}
+        for (_table_id, key), (table, partition, value) in staged.items():
+            await self._write(table, partition, key, value())
+        await self._await_deliveries()
+
+    async def _write(
+        self, table: DurableTable, partition: int, key: str, value: JsonValue | None
+    ) -> None:
+        raw_key = key.encode()
+        raw_value = encode_value(value)
+        table.store.write(partition, [(raw_key, raw_value)])
+        delivery = await self.producer.send(table.changelog_topic, raw_key, raw_value, partition)
+        self._changelogs.append(_Changelog(table, partition, delivery))
+
+    async def _await_deliveries(self) -> None:
+        changelogs, self._changelogs = self._changelogs, []
+        outputs, self._outputs = self._outputs, []
+        if not changelogs and not outputs:
+            return
+        pending = [c.delivery for c in changelogs] + outputs
+        try:
+            results = await asyncio.wait_for(
+                asyncio.gather(*pending), timeout=self.delivery_timeout_s
+            )
+        except TimeoutError as exc:
+            raise DeliveryFailed(
+                f"{len(pending)} records not delivered within {self.delivery_timeout_s:.0f} s "
+                "(REDFIRE_DELIVERY_TIMEOUT_S); is a partition without a leader?"
+            ) from exc
+        except Exception as exc:
+            raise DeliveryFailed(f"a record could not be delivered: {exc!r}") from exc
+        persist_offsets(changelogs, results[: len(changelogs)])
+
+
+def persist_offsets(changelogs: list[_Changelog], results: list[Any]) -> None:
+    """Record the highest delivered changelog offset of each table partition."""
+    highest: dict[tuple[int, int], tuple[DurableTable, int]] = {}
+    for changelog, result in zip(changelogs, results, strict=True):
+        slot = (id(changelog.table), changelog.partition)
+        offset = int(result.offset)
+        current = highest.get(slot)
+        if current is None or offset > current[1]:
+            highest[slot] = (changelog.table, offset)
+    for (_table_id, partition), (table, offset) in highest.items():
+        table.store.persist_offset(partition, offset)

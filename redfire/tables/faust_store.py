@@ -1,0 +1,73 @@
+"""The storage behind a faust table, partition by partition, for the engine's write path.
+
+faust's RocksDB store keeps one database per partition and reads the
+partition of a write from the current event; the engine writes a batch's keys
+after the batch, knowing each key's partition, so it goes to the partition's
+database directly (a ``WriteBatch`` per flush) and records the changelog offset
+the way faust's delivery callback would (``set_persisted_offset``). The
+``memory://`` store has no partitions: it is one dict, filtered by key owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import rocksdict
+from faust.types import TP, CollectionT
+
+
+class FaustPartitionStore:
+    """Read and write one faust table's local store by partition."""
+
+    def __init__(self, table: CollectionT, partition_of: Callable[[str], int]) -> None:
+        self.table = table
+        self.partition_of = partition_of
+
+    @property
+    def _store(self) -> Any:
+        return self.table.data  # type: ignore[attr-defined]
+
+    @property
+    def _is_rocksdb(self) -> bool:
+        return hasattr(self._store, "_db_for_partition")
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        store = self._store
+        if self._is_rocksdb:
+            value: bytes | None = store._db_for_partition(partition).get(key)
+            return value
+        raw: bytes | None = store.data.get(key)
+        return raw
+
+    def write(self, partition: int, items: list[tuple[bytes, bytes | None]]) -> None:
+        store = self._store
+        if not self._is_rocksdb:
+            for key, value in items:
+                if value is None:
+                    store.data.pop(key, None)
+                else:
+                    store.data[key] = value
+            return
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, value in items:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+                # faust's own lookups (global tables, views) find the key's partition here.
+                store._key_index[key] = partition
+        store._db_for_partition(partition).write(batch)
+
+    def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        store = self._store
+        if self._is_rocksdb:
+            yield from store._visible_items(store._db_for_partition(partition))
+            return
+        for key, value in list(store.data.items()):
+            if self.partition_of(key.decode().partition("|")[0]) == partition:
+                yield key, value
+
+    def persist_offset(self, partition: int, offset: int) -> None:
+        topic = self.table.changelog_topic.get_topic_name()
+        self._store.set_persisted_offset(TP(topic, partition), offset)

@@ -1,0 +1,81 @@
+"""The monitor in-process: snapshots of changed accounts, rules, the emergency stop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.engine import build_engine
+
+T0 = 1_700_000_000_000
+
+
+def test_changed_account_gets_one_snapshot_per_pass() -> None:
+    engine = build_engine()
+    engine.commands(
+        {
+            "command_id": "c1",
+            "command": "SET_CASH",
+            "account": "ACC1",
+            "payload": {"cash": 1000},
+            "ts": T0,
+        }
+    )
+    engine.monitor()
+    engine.monitor()
+
+    snapshots = engine.producer.on(engine.names.risk_metrics)
+    assert [s["account"] for s in snapshots] == ["ACC1"]
+    assert snapshots[0]["cash"] == 1000.0
+
+
+def test_halt_rule_halts_the_account_and_cancels_its_live_orders() -> None:
+    engine = build_engine()
+    rule: dict[str, Any] = {
+        "rule_id": "halt-big",
+        "metric": "gross_exposure",
+        "comparison": ">",
+        "threshold": 500.0,
+        "severity": "CRITICAL",
+        "action": "halt",
+    }
+    engine.commands(
+        {"command_id": "c0", "command": "ADD_RULE", "account": "*", "payload": rule, "ts": T0},
+        {
+            "command_id": "c1",
+            "command": "SET_CASH",
+            "account": "ACC1",
+            "payload": {"cash": 1e6},
+            "ts": T0,
+        },
+    )
+    engine.ticks({"symbol": "AAPL", "price": 100.0, "ts": T0})
+    engine.orders(
+        {
+            "order_id": "o1",
+            "account": "ACC1",
+            "symbol": "AAPL",
+            "side": "BUY",
+            "qty": 10,
+            "price": 100.0,
+            "ts": T0,
+        }
+    )
+    engine.fills(
+        {
+            "fill_id": "f1",
+            "order_id": "o0",
+            "account": "ACC1",
+            "symbol": "AAPL",
+            "side": "BUY",
+            "qty": 10,
+            "price": 100.0,
+            "ts": T0,
+        }
+    )
+    engine.monitor()
+
+    alerts = engine.producer.on(engine.names.risk_alerts)
+    assert ("halt-big", "FIRING") in [(a["rule_id"], a["state"]) for a in alerts]
+    assert engine.state.account("ACC1").trading_state == "HALTED"
+    cancels = engine.producer.on(engine.names.orders)
+    assert [(c["order_id"], c["action"]) for c in cancels] == [("o1", "CANCEL")]

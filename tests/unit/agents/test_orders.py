@@ -1,0 +1,129 @@
+"""The order desk in-process: decisions, records before decisions, redelivery, lifecycle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from redfire.state.unit import DeliveryFailed
+from tests.support.engine import Engine, build_engine
+
+T0 = 1_700_000_000_000
+
+
+def order(order_id: str, **fields: Any) -> dict[str, Any]:
+    body = {
+        "order_id": order_id,
+        "account": "ACC1",
+        "symbol": "AAPL",
+        "side": "BUY",
+        "qty": 100,
+        "price": 100.0,
+        "ts": T0 + 1,
+    }
+    body.update(fields)
+    return body
+
+
+@pytest.fixture
+def engine() -> Engine:
+    engine = build_engine()
+    engine.commands(
+        {
+            "command_id": "c1",
+            "command": "SET_CASH",
+            "account": "ACC1",
+            "payload": {"cash": 1e6},
+            "ts": T0,
+        }
+    )
+    engine.ticks({"symbol": "AAPL", "price": 100.0, "ts": T0})
+    return engine
+
+
+def test_approved_order_opens_and_reserves_buying_power(engine: Engine) -> None:
+    engine.orders(order("o1"))
+
+    (decision,) = engine.decisions()
+    assert decision["decision"] == "APPROVED", decision["reasons"]
+    account = engine.state.account("ACC1")
+    assert account.live["o1"].order is not None
+    assert account.live["o1"].order.status == "OPEN"
+    assert float(account.reserved) == 100 * 100.0
+
+
+def test_order_record_reaches_the_changelog_before_its_decision(engine: Engine) -> None:
+    engine.orders(order("o1"))
+
+    topics = [sent.topic for sent in engine.producer.sent]
+    record_at = topics.index("changelog-orders")
+    decision_at = topics.index(engine.names.order_decisions)
+    assert record_at < decision_at
+
+
+def test_redelivered_order_gets_its_first_decision_again(engine: Engine) -> None:
+    engine.orders(order("o1"))
+    engine.ticks({"symbol": "AAPL", "price": 150.0, "ts": T0 + 2})  # would now fail the collar
+    engine.orders(order("o1"))
+
+    first, again = engine.decisions()
+    assert again["decision"] == first["decision"] == "APPROVED"
+    assert again["reasons"] == first["reasons"]
+    assert float(engine.state.account("ACC1").reserved) == 100 * 100.0
+
+
+def test_reused_order_id_is_rejected_as_duplicate(engine: Engine) -> None:
+    engine.orders(order("o1"))
+    engine.orders(order("o1", ts=T0 + 5))
+
+    _first, second = engine.decisions()
+    assert second["decision"] == "REJECTED"
+    assert "duplicate_order_id" in {r["check"] for r in second["reasons"]}
+
+
+def test_redelivered_new_after_a_replace_keeps_its_first_decision(engine: Engine) -> None:
+    engine.orders(order("o1"))
+    engine.orders(order("o1", action="REPLACE", qty=50, ts=T0 + 3))
+    engine.orders(order("o1"))
+
+    new, replaced, again = engine.decisions()
+    assert replaced["decision"] == "APPROVED"
+    assert again == {**new, "ts": again["ts"]}
+    assert float(engine.state.account("ACC1").reserved) == 50 * 100.0
+
+
+def test_cancel_releases_the_reservation(engine: Engine) -> None:
+    engine.orders(order("o1"))
+    engine.orders(order("o1", action="CANCEL", ts=T0 + 2))
+
+    account = engine.state.account("ACC1")
+    assert "o1" not in account.live
+    assert float(account.reserved) == 0.0
+
+
+def test_ioc_order_expires_at_its_deadline(engine: Engine) -> None:
+    engine.orders(order("o1", order_type="IOC"))
+    later = T0 + 1 + engine.settings.ioc_timeout_ms + 1
+    engine.ticks({"symbol": "AAPL", "price": 100.0, "ts": later})
+    engine.orders(order("o2", ts=later))
+
+    account = engine.state.account("ACC1")
+    assert "o1" not in account.live
+    assert float(account.reserved) == 100 * 100.0  # o2 only
+
+
+def test_undelivered_decision_fails_the_batch(engine: Engine) -> None:
+    engine.producer.fail_topics.add(engine.names.order_decisions)
+
+    with pytest.raises(DeliveryFailed):
+        engine.orders(order("o1"))
+
+
+def test_restart_restores_live_orders_and_reservations(engine: Engine) -> None:
+    engine.orders(order("o1"), order("o2", side="SELL", qty=10, ts=T0 + 2))
+    restarted = build_engine(tables=engine.state.tables)
+
+    account = restarted.state.account("ACC1")
+    assert sorted(account.live) == ["o1", "o2"]
+    assert float(account.reserved) == 100 * 100.0
