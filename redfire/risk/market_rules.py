@@ -35,6 +35,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Protocol
 
 from redfire.risk.checks import CheckResult
@@ -265,6 +266,12 @@ def daily_limit_fraction(instrument: Instrument, limits: Limits) -> float | None
     )
 
 
+@lru_cache(maxsize=8192)
+def _limit_band(previous_close: float, pct: float, tick: Decimal) -> tuple[Decimal, Decimal]:
+    """Return the daily band; it changes once a day per symbol, so it is computed once."""
+    return daily_limit_band(previous_close, pct, tick)
+
+
 def check_daily_limit(ctx: MarketOrder, limits: Limits) -> CheckResult:
     """Reject A-share limit prices outside the band around the previous close.
 
@@ -277,15 +284,14 @@ def check_daily_limit(ctx: MarketOrder, limits: Limits) -> CheckResult:
     pct = daily_limit_fraction(ctx.instrument, limits)
     if pct is None:
         return _PASSED[name]
-    tick = ctx.instrument.tick_for(ctx.price)
-    lower, upper = daily_limit_band(ctx.previous_close, pct, tick)
-    price = Decimal(repr(float(ctx.price)))
-    if lower <= price <= upper:
+    lower, upper = _limit_band(ctx.previous_close, pct, ctx.instrument.tick_for(ctx.price))
+    price = float(ctx.price)
+    if float(lower) <= price <= float(upper):
         return _PASSED[name]
     st = " ST" if ctx.instrument.is_st else ""
     board = ctx.instrument.board or "A-share"
     band = f"(previous close {ctx.previous_close:g} ±{pct:.0%}, {board}{st})"
-    if price > upper:
+    if price > float(upper):
         message = f"price {ctx.price:g} above the daily upper limit {upper} {band}"
         return _failed(name, ctx.price, float(upper), message)
     message = f"price {ctx.price:g} below the daily lower limit {lower} {band}"
