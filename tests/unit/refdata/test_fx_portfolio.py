@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from redfire.risk.fx import Conversion, FxRates
 from redfire.risk.fx_portfolio import (
@@ -17,7 +18,7 @@ from redfire.risk.fx_portfolio import (
     delta_value_in_base,
     value_in_base,
 )
-from redfire.risk.measures import IncrementalVaR, InsufficientHistory, VaRConfig
+from redfire.risk.measures import IncrementalVaR, InsufficientHistory, VaRConfig, VaRMethod
 from redfire.risk.portfolio import HistoryPolicy, Portfolio
 from redfire.risk.var import build_book, compute_var
 
@@ -198,3 +199,15 @@ def test_base_currency_holdings_keep_their_plain_returns(
     assert proxy is None
     np.testing.assert_array_equal(window, windows["600519.SH"])
     assert base_return_window(None, cny, windows, POLICY) == (None, None)
+
+
+def test_parametric_var_carries_the_fx_risk_too(
+    fx: FxRates, windows: dict[str, np.ndarray]
+) -> None:
+    portfolio = base_portfolio(fx, windows)
+    config = VaRConfig(method=VaRMethod.PARAMETRIC, confidence=CONFIDENCE)
+
+    result = compute_var(portfolio.returns, portfolio.exposures, config)
+
+    sigma = np.std(independent_pnl(QTY, windows), ddof=1)  # the sample covariance's convention
+    assert result.var == pytest.approx(norm.ppf(CONFIDENCE) * sigma, rel=1e-9)
