@@ -8,6 +8,9 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from redfire.risk.fx import check_currency
+from redfire.risk.settlement import session_clocks
+
 
 class VaRMethod(StrEnum):
     HISTORICAL = "historical"
@@ -80,6 +83,11 @@ class Settings(BaseSettings):
     limits_file: Path | None = None
     rules_file: Path | None = None
     scenarios_file: Path | None = None
+    # Reference data and currencies (risk.instruments, risk.fx, risk.settlement).
+    instruments_file: Path | None = None
+    base_currency: str = "USD"
+    account_base_currencies: dict[str, str] = Field(default_factory=dict)
+    market_sessions: dict[str, str] = Field(default_factory=dict)
     admin_token: str | None = None
     output_format: WireFormat = WireFormat.JSON
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
@@ -105,6 +113,31 @@ class Settings(BaseSettings):
         if not value.startswith(("rocksdb://", "memory://")):
             raise ValueError("store must be rocksdb:// or memory://")
         return value
+
+    @field_validator("base_currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        return check_currency(value)
+
+    @field_validator("account_base_currencies")
+    @classmethod
+    def _account_currencies(cls, value: dict[str, str]) -> dict[str, str]:
+        for account, code in value.items():
+            try:
+                check_currency(code)
+            except ValueError as exc:
+                raise ValueError(f"account {account}: {exc}") from None
+        return value
+
+    @field_validator("market_sessions")
+    @classmethod
+    def _sessions(cls, value: dict[str, str]) -> dict[str, str]:
+        session_clocks(value)  # raises naming the market and what is wrong
+        return value
+
+    def base_currency_of(self, account: str) -> str:
+        """Return the account's base currency: its own setting, else REDFIRE_BASE_CURRENCY."""
+        return self.account_base_currencies.get(account, self.base_currency)
 
     def topic(self, name: str) -> str:
         """Return the full topic name for ``name`` with the configured prefix."""

@@ -49,10 +49,11 @@ def broker_command(
 
 
 def _register_commands() -> None:
-    from redfire.cli import backtest, feed, scenario
+    from redfire.cli import backtest, feed, instruments, scenario
 
     backtest.register(app)
     feed.register(app)
+    instruments.register(app)
     scenario.register(app)
 
 

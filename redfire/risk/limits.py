@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-LimitValue = float | int | bool | frozenset[str] | Mapping[str, float] | None
+LimitValue = float | int | bool | str | frozenset[str] | Mapping[str, float] | None
 DEFAULT_ACCOUNT_KEYS = frozenset({"*"})
 
 
@@ -42,6 +42,7 @@ class Kind(StrEnum):
     FLAG = "flag"  # bool
     SYMBOLS = "symbols"  # set of symbol strings
     SYMBOL_AMOUNTS = "symbol_amounts"  # symbol -> number >= 0
+    NAME = "name"  # a non-empty string (a group name)
 
 
 def _limit(default: Any, kind: Kind, doc: str, optional: bool = False) -> Any:
@@ -129,6 +130,28 @@ class Limits:
     )
     restricted_symbols: frozenset[str] = _limit(
         frozenset(), Kind.SYMBOLS, "symbols this account may not trade"
+    )
+    # --- reference data and market rules (risk.market_rules) ---
+    reject_untradable: bool = _limit(
+        True, Kind.FLAG, "reject symbols the instrument master marks not tradable"
+    )
+    reject_unknown_instruments: bool = _limit(
+        False, Kind.FLAG, "reject symbols missing from the instrument master (else suffix rules)"
+    )
+    check_fx_rate: bool = _limit(
+        True, Kind.FLAG, "reject orders priced in a currency with no rate to the base currency"
+    )
+    max_fx_rate_age_ms: int | None = _limit(
+        None, Kind.DURATION_MS, "oldest FX rate accepted, ms (master rates have no age)", True
+    )
+    check_t_plus_one: bool = _limit(
+        True, Kind.FLAG, "XSHG/XSHE: sells within the start-of-day position less today's sells"
+    )
+    check_self_trade: bool = _limit(
+        True, Kind.FLAG, "reject orders that would cross a live order of the account or group"
+    )
+    self_trade_group: str | None = _limit(
+        None, Kind.NAME, "accounts with the same group name never trade with each other", True
     )
 
     def __post_init__(self) -> None:
@@ -240,6 +263,12 @@ def _symbols(value: object) -> frozenset[str]:
     return frozenset(value)
 
 
+def _name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError(f"expected a non-empty name, got {value!r}")
+    return value.strip()
+
+
 def _symbol_amounts(value: object) -> Mapping[str, float]:
     if not isinstance(value, Mapping):
         raise TypeError(f"expected a mapping of symbol to number, got {value!r}")
@@ -261,6 +290,7 @@ _COERCERS: Mapping[Kind, Callable[[object], LimitValue]] = MappingProxyType(
         Kind.FLAG: _flag,
         Kind.SYMBOLS: _symbols,
         Kind.SYMBOL_AMOUNTS: _symbol_amounts,
+        Kind.NAME: _name,
     }
 )
 

@@ -23,14 +23,21 @@ Tick sizes (price must be an exact multiple, checked in ``Decimal`` to avoid flo
 A-share daily price limits are ±10% of the previous close on the main boards, ±20% on the STAR
 (688/689) and ChiNext (300/301) boards and ±5% for ST shares on the main boards; the limit
 prices are rounded half-up to the tick.
+
+Tick tables (``TickTable``) state the same tick rules as data, so that an instrument master entry
+can name one (``TICK_RULES``) or bring its own; ``tick_size`` reads them. ``FX`` is the market of
+currency pairs (``USDCNY``): whole units, 0.00001 ticks, no lots or limits; no suffix maps to it,
+only the instrument master or ``risk.fx.split_pair``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from functools import lru_cache
+from itertools import pairwise
 from types import MappingProxyType
 
 
@@ -41,6 +48,15 @@ class Market(StrEnum):
     XSHE = "XSHE"
     XHKG = "XHKG"
     US = "US"
+    FX = "FX"
+
+
+class Board(StrEnum):
+    """A-share boards with their own daily limits and lot rules."""
+
+    MAIN = "MAIN"
+    STAR = "STAR"  # Shanghai 688/689: ±20%, orders of at least 200 shares in steps of 1
+    CHINEXT = "CHINEXT"  # Shenzhen 300/301: ±20%, 100-share lots
 
 
 A_SHARE_MARKETS = frozenset({Market.XSHG, Market.XSHE})
@@ -96,6 +112,94 @@ HK_TOP_TICK = Decimal("5")
 CENT = Decimal("0.01")
 A_SHARE_FUND_TICK = Decimal("0.001")
 US_SUB_DOLLAR_TICK = Decimal("0.0001")
+FX_TICK = Decimal("0.00001")
+STAR_MIN_ORDER_QTY = 200
+
+
+@dataclass(frozen=True, slots=True)
+class TickBand:
+    """Prices up to ``bound`` (inclusive, or below it when not ``inclusive``) trade in ``tick``.
+
+    ``bound`` None is the open top band.
+    """
+
+    bound: Decimal | None
+    tick: Decimal
+    inclusive: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.tick.is_finite() or self.tick <= 0:
+            raise ValueError(f"tick must be > 0, got {self.tick}")
+        if self.bound is not None and (not self.bound.is_finite() or self.bound <= 0):
+            raise ValueError(f"band bound must be > 0, got {self.bound}")
+
+    def holds(self, price: Decimal) -> bool:
+        """Tell whether ``price`` falls in this band (given it is above the previous one)."""
+        if self.bound is None:
+            return True
+        return price <= self.bound if self.inclusive else price < self.bound
+
+
+@dataclass(frozen=True, slots=True)
+class TickTable:
+    """Price bands in increasing order, the last one open: the tick of any price."""
+
+    bands: tuple[TickBand, ...]
+
+    def __post_init__(self) -> None:
+        if not self.bands:
+            raise ValueError("a tick table needs at least one band")
+        if self.bands[-1].bound is not None:
+            raise ValueError("the last band of a tick table must be open (no bound)")
+        bounds = [band.bound for band in self.bands[:-1]]
+        if any(bound is None for bound in bounds):
+            raise ValueError("only the last band of a tick table may be open")
+        if any(a is not None and b is not None and a >= b for a, b in pairwise(bounds)):
+            raise ValueError("tick table bounds must increase")
+
+    @classmethod
+    def fixed(cls, tick: Decimal) -> TickTable:
+        """Return a table with one tick for every price."""
+        return cls((TickBand(None, tick),))
+
+    def tick_for(self, price: float | Decimal) -> Decimal:
+        """Return the tick of ``price``."""
+        if len(self.bands) == 1:
+            return self.bands[0].tick
+        value = price if isinstance(price, Decimal) else Decimal(repr(float(price)))
+        for band in self.bands:
+            if band.holds(value):
+                return band.tick
+        return self.bands[-1].tick
+
+
+class TickRule(StrEnum):
+    """The built-in tick tables an instrument master entry can name."""
+
+    A_SHARE = "A_SHARE"
+    A_SHARE_FUND = "A_SHARE_FUND"
+    HKEX = "HKEX"
+    US = "US"
+    FX = "FX"
+
+
+TICK_TABLES: Mapping[TickRule, TickTable] = MappingProxyType(
+    {
+        TickRule.A_SHARE: TickTable.fixed(CENT),
+        TickRule.A_SHARE_FUND: TickTable.fixed(A_SHARE_FUND_TICK),
+        TickRule.HKEX: TickTable(
+            (
+                *(TickBand(upper, tick) for upper, tick in HK_SPREAD_TABLE),
+                TickBand(None, HK_TOP_TICK),
+            )
+        ),
+        # SEC Rule 612: sub-penny ticks only below $1.00.
+        TickRule.US: TickTable(
+            (TickBand(Decimal(1), US_SUB_DOLLAR_TICK, inclusive=False), TickBand(None, CENT))
+        ),
+        TickRule.FX: TickTable.fixed(FX_TICK),
+    }
+)
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -175,13 +279,20 @@ def is_a_share_fund(symbol: str, market: Market) -> bool:
     return market is Market.XSHE and code.startswith("1")
 
 
+def tick_rule(market: Market, symbol: str = "") -> TickRule:
+    """Return the built-in tick table of ``symbol`` on ``market``."""
+    if market in A_SHARE_MARKETS:
+        return TickRule.A_SHARE_FUND if is_a_share_fund(symbol, market) else TickRule.A_SHARE
+    if market is Market.XHKG:
+        return TickRule.HKEX
+    if market is Market.FX:
+        return TickRule.FX
+    return TickRule.US
+
+
 def tick_size(market: Market, price: float, symbol: str = "") -> Decimal:
     """Return the minimum price increment for ``price`` on ``market``."""
-    if market in A_SHARE_MARKETS:
-        return A_SHARE_FUND_TICK if is_a_share_fund(symbol, market) else CENT
-    if market is Market.XHKG:
-        return hk_tick_size(price)
-    return CENT if price >= 1 else US_SUB_DOLLAR_TICK
+    return TICK_TABLES[tick_rule(market, symbol)].tick_for(price)
 
 
 def hk_tick_size(price: float) -> Decimal:
@@ -201,6 +312,27 @@ def on_tick(price: float, tick: Decimal) -> bool:
 def is_growth_board(symbol: str) -> bool:
     """Tell whether an A-share code is on the STAR (688/689) or ChiNext (300/301) board."""
     return symbol_code(symbol).startswith(("688", "689", "300", "301"))
+
+
+def board_of(symbol: str, market: Market) -> Board | None:
+    """Return the A-share board of ``symbol`` by its code (None off XSHG/XSHE)."""
+    if market not in A_SHARE_MARKETS:
+        return None
+    code = symbol_code(symbol)
+    if market is Market.XSHG and code.startswith(("688", "689")):
+        return Board.STAR
+    if market is Market.XSHE and code.startswith(("300", "301")):
+        return Board.CHINEXT
+    return Board.MAIN
+
+
+def board_daily_limit_pct(
+    board: Board, is_st: bool, main_pct: float, growth_pct: float, st_pct: float
+) -> float:
+    """Return the daily price-limit fraction of a board: growth boards ignore the ST flag."""
+    if board is not Board.MAIN:
+        return growth_pct
+    return st_pct if is_st else main_pct
 
 
 def daily_limit_pct(

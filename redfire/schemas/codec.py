@@ -19,6 +19,12 @@ from typing import Any, Generic, TypeVar
 
 import fastavro
 
+from redfire.risk.instruments import (
+    Instrument,
+    InstrumentError,
+    instrument_fields,
+    instrument_from_fields,
+)
 from redfire.schemas import records
 from redfire.schemas.registry import AvroSchema, schema
 
@@ -325,3 +331,54 @@ def encode_avro(record: object, schema_name: str) -> bytes:
     value = asdict(record)  # type: ignore[call-overload]
     fastavro.schemaless_writer(buffer, avro.parsed, value)
     return buffer.getvalue()
+
+
+# --- reference data -----------------------------------------------------------------------
+
+_TICK_BAND_KEYS = frozenset({"bound", "tick", "inclusive"})
+
+
+def _build_instrument(data: JsonDict) -> records.Instrument:
+    bands = tuple(_tick_band(band) for band in data.get("tick_table") or ())
+    return records.Instrument(**{**data, "tick_table": bands})
+
+
+def _tick_band(band: Any) -> records.TickBand:
+    if not isinstance(band, dict) or "tick" not in band or set(band) - _TICK_BAND_KEYS:
+        expected = "tick_table bands must be objects {bound?, tick, inclusive?}"
+        raise InvalidRecord("wrong_type", f"{expected}, got {band!r}")
+    return records.TickBand(
+        tick=band["tick"],
+        bound=band.get("bound"),
+        inclusive=band.get("inclusive", True),
+    )
+
+
+def instrument_of(record: records.Instrument) -> Instrument:
+    """Return the risk core's instrument for a wire record; raise InstrumentError if invalid."""
+    fields = {name: getattr(record, name) for name in _field_names(records.Instrument)}
+    fields["tick_table"] = None
+    if record.tick_table:
+        fields["tick_table"] = [
+            {"bound": band.bound, "tick": band.tick, "inclusive": band.inclusive}
+            for band in record.tick_table
+        ]
+    return instrument_from_fields(record.symbol, fields)
+
+
+def instrument_record(instrument: Instrument, ts: int = 0) -> records.Instrument:
+    """Return the wire record of an instrument, stamped ``ts``."""
+    fields = instrument_fields(instrument)
+    table = fields.pop("tick_table")
+    bands = tuple(records.TickBand(**band) for band in table or ())
+    return records.Instrument(**fields, tick_table=bands, ts=ts)
+
+
+def _check_instrument(record: records.Instrument) -> None:
+    try:
+        instrument_of(record)
+    except InstrumentError as bad:
+        raise InvalidRecord("bad_value", str(bad)) from None
+
+
+INSTRUMENT = RecordKind("instrument", _build_instrument, _check_instrument)

@@ -176,3 +176,32 @@ class DeadLetter:
     ts: int
     key: str | None = None
     reason: str = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class TickBand:
+    tick: float
+    bound: float | None = None
+    inclusive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    symbol: str
+    market: str
+    currency: str
+    lot_size: int | None = None
+    min_order_qty: float | None = None
+    tick_rule: str | None = None
+    tick_table: tuple[TickBand, ...] = ()
+    board: str | None = None
+    is_st: bool = False
+    previous_close: float | None = None
+    daily_limit_pct: float | None = None
+    no_daily_limit: bool = False
+    t_plus_one: bool | None = None
+    sector: str | None = None
+    tradable: bool = True
+    fx_base: str | None = None
+    name: str | None = None
+    ts: int = 0

@@ -22,6 +22,7 @@ SCHEMA_IDS: dict[str, int] = {
     "risk_command": 7,
     "stress_result": 8,
     "dead_letter": 9,
+    "instrument": 10,
 }
 
 

@@ -43,6 +43,10 @@ STRESS_RESULTS = TopicSpec(
 DEAD_LETTERS = TopicSpec(
     "dead_letters", "original key", "dead_letter", co_partitioned=False, retention_ms=30 * DAY_MS
 )
+# Reference data: the latest Instrument per symbol, read in full by every worker.
+INSTRUMENTS = TopicSpec(
+    "instruments", "symbol", "instrument", co_partitioned=False, compacted=True, retention_ms=None
+)
 
 # Internal topic: the per-partition exposures the firm stage merges.
 FIRM_EXPOSURES = TopicSpec(
@@ -59,6 +63,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     RISK_METRICS,
     STRESS_RESULTS,
     DEAD_LETTERS,
+    INSTRUMENTS,
     FIRM_EXPOSURES,
 )
 
