@@ -49,11 +49,12 @@ def broker_command(
 
 
 def _register_commands() -> None:
-    from redfire.cli import backtest, feed, scenario
+    from redfire.cli import backtest, feed, scenario, token
 
     backtest.register(app)
     feed.register(app)
     scenario.register(app)
+    token.register(app)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Mutating admin routes, behind a bearer token (off without REDFIRE_ADMIN_TOKEN).
+"""Mutating admin routes, for the admin role (off without REDFIRE_ADMIN_TOKEN or JWT secret).
 
 Each route publishes a RiskCommand to ``risk_commands``: the change then takes
 the same idempotent, logged path as a command from any other producer, and
@@ -7,31 +7,23 @@ reaches the worker that owns the account.
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from typing import Any
 
 from faust import web
 
 from redfire.agents.intake import encode_output, now_ms
-from redfire.app import app, settings
+from redfire.app import app
 from redfire.risk.limits import validate_changes
 from redfire.schemas.records import CommandType, PayloadValue, RiskCommand
 from redfire.streams import topics
+from redfire.web.auth import Role, require
 
 STATE_COMMANDS: dict[str, CommandType] = {
     "halt": "HALT",
     "resume": "RESUME",
     "reduce-only": "REDUCE_ONLY",
 }
-
-
-def authorized(request: web.Request) -> bool:
-    """Return True when the request carries the configured bearer token."""
-    if not settings.admin_token:
-        return False
-    header = request.headers.get("Authorization", "")
-    return hmac.compare_digest(header, f"Bearer {settings.admin_token}")
 
 
 async def publish(
@@ -43,15 +35,6 @@ async def publish(
         key=(account or "*").encode(), value=encode_output(record, "risk_command")
     )
     return record
-
-
-def refusal(view: web.View, request: web.Request) -> web.Response | None:
-    """Return the error response for an unauthorised request."""
-    if not settings.admin_token:
-        return view.json({"error": "admin routes are off: set REDFIRE_ADMIN_TOKEN"}, status=404)
-    if not authorized(request):
-        return view.json({"error": "missing or wrong bearer token"}, status=401)
-    return None
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -82,7 +65,7 @@ async def account_action(
     self: web.View, request: web.Request, account: str, action: str
 ) -> web.Response:
     """Publish the command an admin action stands for."""
-    if (refused := refusal(self, request)) is not None:
+    if (refused := require(request, Role.ADMIN)) is not None:
         return refused
     target = None if account == "*" else account
     if action == "cash":
@@ -99,7 +82,7 @@ async def account_action(
 
 async def set_limits(self: web.View, request: web.Request) -> web.Response:
     """Validate and publish a SET_LIMITS command."""
-    if (refused := refusal(self, request)) is not None:
+    if (refused := require(request, Role.ADMIN)) is not None:
         return refused
     body = await json_body(request)
     changes = body.get("limits")
