@@ -49,12 +49,13 @@ def broker_command(
 
 
 def _register_commands() -> None:
-    from redfire.cli import backtest, feed, scenario, token
+    from redfire.cli import backtest, feed, report, scenario, token
 
     backtest.register(app)
     feed.register(app)
     scenario.register(app)
     token.register(app)
+    report.register(app)
 
 
 def main() -> None:
