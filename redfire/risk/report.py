@@ -1,5 +1,8 @@
 """Risk reports (seed 002 §5.2) as pure functions over plain records: no Kafka, no clock.
 
+Two reports: the daily one below, and the real-time one (:func:`realtime_report`, at the
+end) for ``GET /accounts/{a}/report`` and ``GET /report``.
+
 The daily report is computed from what RedFire published (``order_decisions``,
 ``risk_alerts``, ``risk_metrics``) and the gateway's ``fills``, as JSON-ready dicts with
 the record field names of DESIGN §4. Definitions, so that anyone can recompute a figure:
@@ -24,6 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
+
+from redfire.risk.rules import MonitoringRule, applies_to, condition_holds
 
 JsonRecord = Mapping[str, Any]
 FIRM: Final = "FIRM"
@@ -362,3 +367,134 @@ def _trading_advice(account: str, trading: TradingStats) -> list[str]:
             "order types."
         )
     return advice
+
+
+# --- the real-time report (GET /accounts/{a}/report, GET /report) ------------------------
+
+STATUS_OK: Final = "OK"
+STATUS_RANK: Final[Mapping[str, int]] = {STATUS_OK: 0, "INFO": 1, "WARNING": 2, "CRITICAL": 3}
+LIVE_ORDER_STATES: Final = frozenset({"APPROVED", "OPEN", "PARTIALLY_FILLED"})
+RECENT_ALERTS: Final = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    """An open position as the report sees it: signed qty and its market value."""
+
+    symbol: str
+    qty: float
+    market_value: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """A live order: its size, what has filled and its lifecycle state."""
+
+    order_id: str
+    symbol: str
+    side: str
+    qty: float
+    filled_qty: float
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPicture:
+    """What the engine knows of one account (or FIRM) now, in plain values."""
+
+    account: str
+    ts: int
+    cash: float
+    reserved: float
+    max_leverage: float
+    trading_state: str
+    metrics: Mapping[str, float | None]
+    positions: Sequence[PositionView] = ()
+    orders: Sequence[OrderView] = ()
+    alerts: Sequence[JsonRecord] = ()
+
+
+def rule_metrics(
+    account: str, metrics: Mapping[str, float | None], rules: Iterable[MonitoringRule]
+) -> list[dict[str, Any]]:
+    """Return every enabled rule for ``account`` with its metric value, threshold and status."""
+    table = []
+    for rule in rules:
+        if not rule.enabled or not applies_to(rule, account):
+            continue
+        value = metrics.get(rule.metric)
+        breached = value is not None and condition_holds(rule, value)
+        table.append(
+            {
+                "rule_id": rule.rule_id,
+                "name": rule.name,
+                "metric": rule.metric,
+                "value": value,
+                "comparison": rule.comparison,
+                "threshold": rule.threshold,
+                "status": rule.severity if breached else STATUS_OK,
+                "description": rule.description,
+            }
+        )
+    return table
+
+
+def positions_analysis(positions: Sequence[PositionView]) -> dict[str, Any]:
+    """Return seed 002's positions analysis: counts, the largest, concentration."""
+    held = [p for p in positions if p.qty != 0]
+    gross = sum(abs(p.market_value) for p in held)
+    largest = max(held, key=lambda p: (abs(p.market_value), p.symbol), default=None)
+    return {
+        "total_positions": len(held),
+        "long_positions": sum(1 for p in held if p.qty > 0),
+        "short_positions": sum(1 for p in held if p.qty < 0),
+        "total_position_value": gross,
+        "net_position_value": sum(p.market_value for p in held),
+        "largest_position": None
+        if largest is None
+        else {"symbol": largest.symbol, "qty": largest.qty, "market_value": largest.market_value},
+        "concentration_risk": abs(largest.market_value) / gross if largest and gross else 0.0,
+    }
+
+
+def orders_analysis(orders: Sequence[OrderView]) -> dict[str, Any]:
+    """Return seed 002's orders analysis of the live orders; the fill rate is filled / qty."""
+    live = [o for o in orders if o.state in LIVE_ORDER_STATES]
+    ordered = sum(o.qty for o in live)
+    return {
+        "total_active_orders": len(live),
+        "pending_orders": sum(1 for o in live if o.state in ("APPROVED", "OPEN")),
+        "partially_filled_orders": sum(1 for o in live if o.state == "PARTIALLY_FILLED"),
+        "average_fill_rate": sum(o.filled_qty for o in live) / ordered if ordered else None,
+    }
+
+
+def overall_status(metric_table: Sequence[Mapping[str, Any]], trading_state: str) -> str:
+    """Return the worst rule status; a HALTED account is CRITICAL, REDUCE_ONLY a WARNING."""
+    statuses = [str(row["status"]) for row in metric_table]
+    statuses.append({"HALTED": "CRITICAL", "REDUCE_ONLY": "WARNING"}.get(trading_state, STATUS_OK))
+    return max(statuses, key=lambda status: STATUS_RANK.get(status, 0))
+
+
+def realtime_report(picture: AccountPicture, rules: Iterable[MonitoringRule]) -> dict[str, Any]:
+    """Return seed 002's real-time report of one account (or FIRM) as JSON-ready data."""
+    metric_table = rule_metrics(picture.account, picture.metrics, rules)
+    positions = positions_analysis(picture.positions)
+    buying_power = max(0.0, picture.cash - picture.reserved) * picture.max_leverage
+    recent = sorted(picture.alerts, key=_ts)[-RECENT_ALERTS:]
+    return {
+        "account": picture.account,
+        "timestamp": picture.ts,
+        "report_type": "real_time",
+        "summary": {
+            "overall_risk_status": overall_status(metric_table, picture.trading_state),
+            "trading_state": picture.trading_state,
+            "active_alerts": sum(1 for row in metric_table if row["status"] != STATUS_OK),
+            "total_position_value": positions["total_position_value"],
+            "available_buying_power": buying_power,
+        },
+        "metrics": metric_table,
+        "positions": positions,
+        "orders": orders_analysis(picture.orders),
+        "alerts": list(reversed(recent)),
+    }
