@@ -85,7 +85,7 @@ class Feed:
     def get(self, path: str) -> Any:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.worker.web_port}{path}",
-            headers={"Authorization": f"Bearer {self.viewer}"},
+            headers={"Authorization": f"Bearer {self.viewer}"} if self.viewer else {},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
@@ -177,13 +177,15 @@ class SocketListener:
     """A WebSocket client on /ws that notes when each message arrived."""
 
     messages: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def listen(self, url: str, token: str) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with (
             aiohttp.ClientSession() as session,
             session.ws_connect(url, headers=headers) as ws,
         ):
+            self.connected.set()
             async for message in ws:
                 if message.type == aiohttp.WSMsgType.TEXT:
                     self.messages.append((time.monotonic(), json.loads(message.data)))
@@ -232,6 +234,7 @@ async def test_page_shows_the_account_with_its_var_after_a_fill_and_the_socket_p
         await page.wait_for("window.redfire && window.redfire.connected", 30, "page connected")
         assert "token=" not in await page.evaluate("location.href"), "token left in the URL"
 
+        await asyncio.wait_for(listener.connected.wait(), 30)
         await asyncio.to_thread(feed.fill, TRADER, "AAPL", 100)
         filled = time.monotonic()
         await asyncio.to_thread(feed.fill, HEDGER, "MSFT", 150)  # 61.5k gross: the rule fires
@@ -304,3 +307,44 @@ async def wait_until(probe: Any, timeout: float) -> Any:
     while (found := probe()) is None and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     return found
+
+
+async def test_socket_decodes_avro_outputs(redfire_worker: Any, tmp_path: Path) -> None:
+    limits = tmp_path / "limits.yaml"
+    limits.write_text(yaml.safe_dump(LIMITS))
+    worker: RedFireWorker = redfire_worker(
+        **monitor_env(tmp_path, []),
+        REDFIRE_LIMITS_FILE=str(limits),
+        REDFIRE_OUTPUT_FORMAT="avro",
+    )
+    feed = Feed(worker, viewer="")  # no auth configured, loopback: reads are open
+    await asyncio.to_thread(feed.history)
+    await asyncio.to_thread(feed.set_cash, TRADER, 1_000_000.0)
+    listener = SocketListener()
+    listening = asyncio.create_task(
+        listener.listen(f"ws://127.0.0.1:{worker.web_port}/ws", token="")
+    )
+    await asyncio.wait_for(listener.connected.wait(), 30)
+    await asyncio.to_thread(feed.fill, TRADER, "MSFT", 20)
+    filled = time.monotonic()
+    await asyncio.to_thread(feed.order, "avro-1", TRADER, "MSFT", 9000)
+    arrived = await wait_until(
+        lambda: listener.first_snapshot(TRADER, "MSFT", filled), SNAPSHOT_DEADLINE_S + 5
+    )
+    assert arrived is not None and arrived[0] - filled <= SNAPSHOT_DEADLINE_S
+    assert arrived[1]["var_99"] > 0 and arrived[1]["positions"][0]["qty"] == 20
+    decision = await wait_until(
+        lambda: next(
+            (
+                m
+                for _, m in listener.messages
+                if m["type"] == "decision" and m["data"]["order_id"] == "avro-1"
+            ),
+            None,
+        ),
+        30,
+    )
+    assert decision is not None, "no decision for avro-1 on the socket"
+    assert decision["data"]["decision"] == "REJECTED"
+    assert {r["check"] for r in decision["data"]["reasons"]} >= {"max_order_qty"}
+    listening.cancel()
