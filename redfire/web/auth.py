@@ -40,6 +40,7 @@ ALGORITHM: Final = "HS256"
 TOKEN_QUERY_PARAMETER: Final = "token"
 ANONYMOUS: Final = "anonymous"
 LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
+CLOCK_SKEW_S: Final = 10  # tolerated between the issuing host's clock and a worker's
 
 
 class Role(StrEnum):
@@ -157,7 +158,11 @@ class AccessPolicy:
 def _decode(token: str, secret: str) -> Verdict:
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "role"]}
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "role"]},
+            leeway=CLOCK_SKEW_S,
         )
     except jwt.ExpiredSignatureError:
         return Denial(401, "token expired: issue a new one with 'redfire token'")

@@ -34,6 +34,7 @@ import faust
 from aiohttp import WSCloseCode
 from aiohttp import web as aiohttp_web
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 from faust import web
 
@@ -71,6 +72,7 @@ STATIC_TYPES: Final[Mapping[str, str]] = {
 }
 SOCKET_HEARTBEAT_S: Final = 20.0
 TOPIC_WAIT_S: Final = 2.0
+RECONNECT_S: Final = 5.0
 
 
 def encode_message(message_type: MessageType, data: Mapping[str, Any]) -> str:
@@ -215,7 +217,15 @@ class OutputReader:
         return max(1, -(-kept // max(1, partitions)))
 
     async def run(self) -> None:
-        """Consume until cancelled (the worker stopping)."""
+        """Consume until cancelled (the worker stopping); reconnect after a Kafka failure."""
+        while True:
+            try:
+                await self._consume()
+            except (KafkaError, OSError) as exc:  # the page goes quiet; the engine goes on
+                log.warning("live page reader: %r; reconnecting in %gs", exc, RECONNECT_S)
+                await asyncio.sleep(RECONNECT_S)
+
+    async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers,
             group_id=None,
