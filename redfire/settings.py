@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     account_base_currencies: dict[str, str] = Field(default_factory=dict)
     market_sessions: dict[str, str] = Field(default_factory=dict)
     admin_token: str | None = None
+    # HS256 key of the viewer/admin JWTs (redfire.web.auth); unset = no JWT roles.
+    jwt_secret: str | None = None
+    # The live page's WebSocket hub: messages a slow client may lag behind before it is
+    # dropped, and the alerts/decisions (and snapshots) kept for a page that just loaded.
+    live_client_queue: int = Field(default=1000, ge=10)
+    live_recent: int = Field(default=200, ge=1)
+    live_snapshot_history: int = Field(default=2000, ge=1)
     output_format: WireFormat = WireFormat.JSON
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
     max_abs_qty: float = Field(default=1e12, gt=0)
@@ -138,6 +145,22 @@ class Settings(BaseSettings):
     def base_currency_of(self, account: str) -> str:
         """Return the account's base currency: its own setting, else REDFIRE_BASE_CURRENCY."""
         return self.account_base_currencies.get(account, self.base_currency)
+
+    @field_validator("jwt_secret", "admin_token")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough_key(cls, value: str | None) -> str | None:
+        # RFC 7518 §3.2: an HS256 key must be at least as long as the hash (32 bytes).
+        if value is not None and len(value.encode()) < 32:
+            raise ValueError(
+                "REDFIRE_JWT_SECRET must be at least 32 bytes (HS256 key); "
+                "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+        return value
 
     def topic(self, name: str) -> str:
         """Return the full topic name for ``name`` with the configured prefix."""

@@ -49,12 +49,14 @@ def broker_command(
 
 
 def _register_commands() -> None:
-    from redfire.cli import backtest, feed, instruments, scenario
+    from redfire.cli import backtest, feed, instruments, report, scenario, token
 
     backtest.register(app)
     feed.register(app)
     instruments.register(app)
     scenario.register(app)
+    token.register(app)
+    report.register(app)
 
 
 def main() -> None:

@@ -9,9 +9,11 @@ if TYPE_CHECKING:
 
 
 def register_views(engine: Engine) -> None:
-    """Register every route of DESIGN §9 on the engine's app."""
-    from redfire.web import admin, orders, views
+    """Register every route of DESIGN §9 on the engine's app, behind the access policy."""
+    from redfire.web import admin, auth, live, orders, views
 
+    auth.install_auth(engine.app, engine.settings)
     views.register(engine)
     orders.register(engine)
     admin.register(engine)
+    live.register_live(engine.app, engine.settings)

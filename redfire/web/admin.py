@@ -1,4 +1,4 @@
-"""Mutating admin routes, behind a bearer token (off without REDFIRE_ADMIN_TOKEN).
+"""Mutating admin routes: an ``admin`` role (a JWT, or REDFIRE_ADMIN_TOKEN) is required.
 
 Each route publishes a RiskCommand to ``risk_commands``: the change then takes
 the same idempotent, logged path as a command from any other producer, and
@@ -7,7 +7,6 @@ reaches the worker that owns the account.
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,7 @@ from faust import web
 from redfire.risk.limits import validate_changes
 from redfire.risk.vocabulary import ALL_ACCOUNTS
 from redfire.schemas.records import CommandType, PayloadValue, RiskCommand
-from redfire.settings import Settings
+from redfire.web.auth import Role, require
 
 if TYPE_CHECKING:
     from redfire.app import Engine
@@ -26,23 +25,6 @@ STATE_COMMANDS: dict[str, CommandType] = {
     "resume": "RESUME",
     "reduce-only": "REDUCE_ONLY",
 }
-
-
-def authorized(settings: Settings, request: web.Request) -> bool:
-    """Return True when the request carries the configured bearer token."""
-    if not settings.admin_token:
-        return False
-    header = request.headers.get("Authorization", "")
-    return hmac.compare_digest(header, f"Bearer {settings.admin_token}")
-
-
-def refusal(settings: Settings, view: web.View, request: web.Request) -> web.Response | None:
-    """Return the error response for an unauthorised request."""
-    if not settings.admin_token:
-        return view.json({"error": "admin routes are off: set REDFIRE_ADMIN_TOKEN"}, status=404)
-    if not authorized(settings, request):
-        return view.json({"error": "missing or wrong bearer token"}, status=401)
-    return None
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -55,7 +37,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 def register(engine: Engine) -> None:
     """Register the admin routes."""
-    app, settings, ctx = engine.app, engine.settings, engine.context
+    app, ctx = engine.app, engine.context
 
     async def publish(
         command: CommandType, account: str | None, payload: dict[str, PayloadValue]
@@ -77,7 +59,7 @@ def register(engine: Engine) -> None:
         """POST halt | resume | reduce-only | cash ({"cash": n}) for one account (or ``*``)."""
 
         async def post(self, request: web.Request, account: str, action: str) -> web.Response:
-            if (refused := refusal(settings, self, request)) is not None:
+            if (refused := require(request, Role.ADMIN)) is not None:
                 return refused
             target = None if account == ALL_ACCOUNTS else account
             if action == "cash":
@@ -96,7 +78,7 @@ def register(engine: Engine) -> None:
         """POST {"account": a | "*", "limits": {name: value}} to change limits live."""
 
         async def post(self, request: web.Request) -> web.Response:
-            if (refused := refusal(settings, self, request)) is not None:
+            if (refused := require(request, Role.ADMIN)) is not None:
                 return refused
             body = await json_body(request)
             changes = body.get("limits")

@@ -10,6 +10,7 @@ from faust import web
 
 from redfire.schemas import codec
 from redfire.schemas.records import OrderRequest
+from redfire.web.auth import Role, guarded
 from redfire.web.views import account_or_blank
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def register(engine: Engine) -> None:
     class WhatIf(web.View):
         """POST {symbol, side, qty, price?} → {decision, reasons, var_before, var_after}."""
 
+        @guarded(Role.VIEWER)
         @app.table_route(table=app.tables["accounts"], match_info="account")  # type: ignore[arg-type]
         async def post(self, request: web.Request, account: str) -> web.Response:
             """Run every pre-trade check on the hypothetical order; reserve nothing."""

@@ -17,6 +17,7 @@ from redfire.risk.vocabulary import stricter
 from redfire.state.account import AccountAggregate
 from redfire.state.records import AccountRecord
 from redfire.state.worker import WorkerState
+from redfire.web.auth import Role, guarded
 
 if TYPE_CHECKING:
     from redfire.app import Engine
@@ -87,6 +88,7 @@ def register(engine: Engine) -> None:
         return self.json(body, status=503 if recovering else 200)
 
     @app.page("/accounts/{account}/positions")
+    @guarded(Role.VIEWER)
     @app.table_route(table=accounts_table, match_info="account")
     async def account_positions(
         self: web.View, request: web.Request, account: str
@@ -95,12 +97,14 @@ def register(engine: Engine) -> None:
         return self.json(positions_body(state, account_or_blank(state, account)))
 
     @app.page("/accounts/{account}/risk")
+    @guarded(Role.VIEWER)
     @app.table_route(table=accounts_table, match_info="account")
     async def account_risk(self: web.View, request: web.Request, account: str) -> web.Response:
         """Return the account's positions, cash, equity, PnL, reservations and state."""
         return self.json(risk_body(state, account_or_blank(state, account)))
 
     @app.page("/market/{symbol}")
+    @guarded(Role.VIEWER)
     async def market_state(self: web.View, request: web.Request, symbol: str) -> web.Response:
         """Return the symbol's last price and return window (global: any worker)."""
         price = state.market.price(symbol)
@@ -116,6 +120,7 @@ def register(engine: Engine) -> None:
         )
 
     @app.page("/stress/{scenario}")
+    @guarded(Role.VIEWER)
     @app.table_route(table=accounts_table, query_param="account")
     async def stress_view(self: web.View, request: web.Request, scenario: str) -> web.Response:
         """Run one stress scenario on ?account= now and return its P&L per position."""

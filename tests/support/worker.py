@@ -106,14 +106,24 @@ class RedFireWorker:
                 raise AssertionError(f"worker not healthy after {timeout}s:\n{self.log_tail()}")
             time.sleep(0.2)
 
-    def get(self, path: str, timeout: float = 10.0) -> Any:
-        """GET a JSON route of this worker."""
-        url = f"http://127.0.0.1:{self.web_port}{path}"
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+    @property
+    def default_token(self) -> str | None:
+        """The admin token the worker was started with: read routes need a token then."""
+        return self.extra_env.get("REDFIRE_ADMIN_TOKEN") or None
+
+    def get(self, path: str, timeout: float = 10.0, token: str | None = None) -> Any:
+        """GET a JSON route of this worker (with a bearer token when given or configured)."""
+        token = token or self.default_token
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.web_port}{path}",
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
 
     def post(self, path: str, body: Mapping[str, Any], token: str | None = None) -> Any:
         """POST a JSON body to this worker."""
+        token = token or self.default_token
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.web_port}{path}",
             data=json.dumps(body).encode(),
