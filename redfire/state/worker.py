@@ -135,8 +135,9 @@ class WorkerState:
             self.load_account_partition(partition)
         self.account_partitions = set(account_partitions)
         if symbol_partitions != self.symbol_partitions:
-            # Bars are read back lazily, one table read per symbol.
             self.market.bars.clear()
+            for partition in sorted(symbol_partitions):
+                self.load_symbol_partition(partition)
         self.symbol_partitions = set(symbol_partitions)
 
     def on_revoked(self) -> None:
@@ -145,6 +146,19 @@ class WorkerState:
         self.symbol_partitions = set()
         self.accounts.clear()
         self.market.bars.clear()
+
+    def load_symbol_partition(self, partition: int) -> None:
+        """Read the open bars of the symbols owned here; their close is the last price.
+
+        The global ``prices`` table gets a symbol's price at most every
+        REDFIRE_PRICE_PUBLISH_MS, while the bar is written with every batch: after a
+        restart the bar knows the newest price.
+        """
+        market = self.market
+        for symbol, raw in self.tables.bars.items(partition):
+            bar = Bar.from_dict(raw)
+            market.bars[symbol] = bar
+            market.mirror_price(symbol, {"price": bar.close, "ts": bar.last_ts})
 
     def drop_account_partition(self, partition: int) -> None:
         for name in [n for n, a in self.accounts.items() if a.partition == partition]:

@@ -42,3 +42,12 @@ def test_global_mirrors_are_loaded_from_the_stored_tables() -> None:
     restarted = build_engine(tables=engine.state.tables)
 
     assert restarted.state.market.last_price("AAPL") == 123.0
+
+
+def test_restart_prices_owned_symbols_from_their_bars() -> None:
+    engine = build_engine(price_publish_ms=3_600_000)
+    engine.ticks({"symbol": "AAPL", "price": 100.0, "ts": T0})
+    engine.ticks({"symbol": "AAPL", "price": 101.0, "ts": T0 + 5})  # not yet published
+    restarted = build_engine(tables=engine.state.tables)
+
+    assert restarted.state.market.last_price("AAPL") == 101.0
