@@ -41,10 +41,16 @@ import numpy as np
 from redfire.risk.covariance import RISKMETRICS_LAMBDA
 from redfire.risk.evt import GpdTail, fit_lower_tail, smooth_lower_tail
 from redfire.risk.historical import scenario_var
-from redfire.risk.measures import FloatArray, VaRConfig, VaRMethod, VaRResult, Volatility
+from redfire.risk.measures import (
+    MIN_FIT_BARS,
+    FloatArray,
+    VaRConfig,
+    VaRMethod,
+    VaRResult,
+    Volatility,
+)
 from redfire.risk.volatility import (
     FITTED_MODELS,
-    MIN_FIT_BARS,
     RISKMETRICS,
     VolatilityParams,
     fit_volatility,

@@ -13,6 +13,8 @@ FloatArray = npt.NDArray[np.float64]
 
 # The confidence levels the snapshot publishes (var_95, var_99, es_975).
 STANDARD_CONFIDENCES: tuple[float, ...] = (0.95, 0.975, 0.99)
+# A fitted volatility filter needs at least this many returns to fit.
+MIN_FIT_BARS = 100
 
 
 class VaRMethod(StrEnum):
@@ -107,8 +109,12 @@ class VaRConfig:
             raise ValueError(f"ewma_lambda must lie in (0, 1), got {self.ewma_lambda!r}")
         if self.scenarios < 1 or self.chunk < 1:
             raise ValueError("scenarios and chunk must be >= 1")
-        if self.fhs_fit_window < 2 or self.fhs_scenarios < 2 or self.fhs_refit_every < 1:
-            raise ValueError("need fhs_fit_window >= 2, fhs_scenarios >= 2, fhs_refit_every >= 1")
+        if self.fhs_fit_window < MIN_FIT_BARS:
+            raise ValueError(
+                f"fhs_fit_window must be >= {MIN_FIT_BARS}, got {self.fhs_fit_window!r}"
+            )
+        if self.fhs_scenarios < 2 or self.fhs_refit_every < 1:
+            raise ValueError("need fhs_scenarios >= 2 and fhs_refit_every >= 1")
         if not 0.0 <= self.fhs_evt_tail < 0.5:
             raise ValueError(f"fhs_evt_tail must lie in [0, 0.5), got {self.fhs_evt_tail!r}")
         if self.distribution is Distribution.EMPIRICAL and self.method in (

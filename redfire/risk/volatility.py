@@ -29,11 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from redfire.risk.measures import FloatArray, Volatility
+from redfire.risk.measures import MIN_FIT_BARS, FloatArray, Volatility
 
 # arch's optimiser is tuned for returns in percent.
 _ARCH_SCALE = 100.0
-MIN_FIT_BARS = 100
 SEED_BARS = 50
 RISKMETRICS_DECAY = 0.94
 # Bounds of the EWMA λ search: below 0.8 a daily filter forgets within a week.

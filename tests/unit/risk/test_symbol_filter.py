@@ -9,10 +9,10 @@ import pytest
 
 from redfire.risk.fhs import FilterSpec, SymbolFilter, filtered_scenarios
 from redfire.risk.incremental import ScenarioBook
-from redfire.risk.measures import IncrementalVaR, VaRConfig, VaRMethod, Volatility
+from redfire.risk.measures import MIN_FIT_BARS, IncrementalVaR, VaRConfig, VaRMethod, Volatility
 from redfire.risk.portfolio import HistoryPolicy, Portfolio, assemble_portfolio
 from redfire.risk.var import compute_var, scenario_book, scenario_result
-from redfire.risk.volatility import MIN_FIT_BARS, RISKMETRICS, variance_path
+from redfire.risk.volatility import RISKMETRICS, variance_path
 
 SPEC = FilterSpec(Volatility.GJR_T, fit_window=300, scenarios=300, refit_every=20)
 

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from arch import arch_model
 
-from redfire.risk.measures import Volatility
+from redfire.risk.measures import MIN_FIT_BARS, Volatility
 from redfire.risk.volatility import (
-    MIN_FIT_BARS,
     RISKMETRICS,
     VolatilityParams,
     ewma_params,
