@@ -16,8 +16,9 @@ GPD tail (`redfire.risk.evt`). `SymbolFilter` holds that state: a bar close cost
 one O(1) variance update and one O(T) column; a refit is O(fit_window) plus the
 optimiser (about 10–20 ms). `Volatility.EWMA_MLE` is the same with an EWMA whose
 λ is fitted. Why GJR-t, why 1000 scenarios: bench/results.md, "Risk models that
-pass their own backtests" — on 20–33-year daily histories it passes Kupiec,
-Christoffersen and the ES test at 95/97.5/99% where the others do not; and with
+pass their own backtests" — on 20–33-year daily histories it passes Kupiec and
+conditional coverage at 95/97.5/99% and the Z2 ES test at 97.5%, where historical
+simulation, the old EWMA 0.94 filter and a fitted EWMA do not; and with
 k = ceil(T·(1−c)) the expected exception rate of a well-specified model is
 k/(T+1), 2.8% at T = 250 and 97.5% but 2.5% at T = 1000.
 
