@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from redfire.risk.fx import check_currency
+from redfire.risk.measures import Volatility
 from redfire.risk.settlement import session_clocks
 
 
@@ -60,6 +61,12 @@ class Settings(BaseSettings):
     var_window: int = Field(default=250, ge=2)
     var_method: VaRMethod = VaRMethod.HISTORICAL
     var_confidence: float = Field(default=0.99, gt=0.5, lt=1.0)
+    # REDFIRE_VAR_METHOD=fhs: the per-symbol volatility filter (redfire.risk.fhs.SymbolFilter).
+    var_fhs_volatility: Volatility = Volatility.GJR_T
+    var_fhs_fit_window: int = Field(default=1000, ge=100)
+    var_fhs_scenarios: int = Field(default=1000, ge=2)
+    var_fhs_refit_bars: int = Field(default=20, ge=1)
+    var_fhs_evt_tail: float = Field(default=0.0, ge=0.0, lt=0.5)
     default_cash: float = 0.0
     ioc_timeout_ms: int = Field(default=1000, ge=0)
     session_end_utc: str = Field(default="00:00", pattern=r"^\d{2}:\d{2}$")

@@ -24,6 +24,14 @@ the zone is green while the binomial probability P(X ≤ x) < 95%, yellow while
 < 99.99%, red from there on. At T=250, c=99% this reproduces the published table:
 green 0–4 (P(X≤4) = 89.22%), yellow 5–9 (P(X≤5) = 95.88%, P(X≤9) = 99.97%), red 10+
 (P(X≤10) = 99.99%). The same thresholds generalise the zones to any T and c.
+
+Expected Shortfall is backtested by `redfire.risk.es_backtest` (Acerbi–Szekely
+Z1/Z2 with p-values simulated from each bar's predictive distribution, and
+McNeil–Frey's exceedance residuals); `rolling_forecasts` records that
+distribution next to the VaR and ES forecasts, at several confidences at once.
+ES has its own traffic light at T = 250 and 97.5% (`es_traffic_light`): Z2 above
+−0.70 green, down to −1.8 yellow, below red (Acerbi & Szekely 2014's 5% and
+0.01% critical values, nearly the same for every tail).
 """
 
 from __future__ import annotations
@@ -36,7 +44,20 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from redfire.risk.measures import FloatArray, VaRConfig, check_confidence
+from redfire.risk.covariance import covariance_weights, weighted_covariance
+from redfire.risk.es_backtest import (
+    DEFAULT_DRAWS,
+    Z2_RED,
+    Z2_YELLOW,
+    EmpiricalPredictive,
+    EsBacktestReport,
+    PredictiveDistribution,
+    ScaledPredictive,
+    evaluate_es_backtest,
+)
+from redfire.risk.fhs import SymbolFilter, filter_spec, filtered_scenarios
+from redfire.risk.measures import FloatArray, VaRConfig, VaRMethod, check_confidence
+from redfire.risk.quantile import tail_var_es
 from redfire.risk.var import compute_var
 
 BoolArray = npt.NDArray[np.bool_]
@@ -231,11 +252,37 @@ class BacktestSeries:
     pnl: FloatArray
     var: FloatArray
     es: FloatArray
+    predictive: PredictiveDistribution | None = None
 
     @property
     def exceptions(self) -> BoolArray:
         """Return where the P&L lost more than the VaR."""
         return exceptions(self.pnl, self.var)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ForecastSeries:
+    """Hold a rolling backtest's forecasts at several confidences, and the model's view.
+
+    `var[i]` and `es[i]` are the forecasts at `confidences[i]`; `predictive` is
+    each bar's forecast P&L distribution (for the ES tests).
+    """
+
+    positions: npt.NDArray[np.intp]
+    pnl: FloatArray
+    confidences: tuple[float, ...]
+    var: FloatArray
+    es: FloatArray
+    predictive: PredictiveDistribution
+
+    def at(self, confidence: float) -> BacktestSeries:
+        """Return the single-confidence series."""
+        if confidence not in self.confidences:
+            raise ValueError(f"no forecasts at {confidence!r}; have {self.confidences!r}")
+        row = self.confidences.index(confidence)
+        return BacktestSeries(
+            self.positions, self.pnl, self.var[row], self.es[row], self.predictive
+        )
 
 
 def simple_returns(prices: FloatArray) -> FloatArray:
@@ -254,20 +301,179 @@ def rolling_backtest(
 
     The portfolio holds constant market values `values` (rebalanced each bar).
     The P&L of bar t is Σ value_i × r_{t,i}, r the simple return; the VaR for bar
-    t uses only the `window` returns before t, so the first forecast is for the
-    return at row `window`. Monte Carlo draws with seed + bar index, so each
-    forecast has its own scenarios and the run is still reproducible.
+    t uses only the returns before t, and the first forecast is for the return at
+    row `window`. See `rolling_forecasts`.
     """
+    forecasts = rolling_forecasts(prices, values, window, config, (config.confidence,))
+    return forecasts.at(config.confidence)
+
+
+def rolling_forecasts(
+    prices: FloatArray,
+    values: FloatArray,
+    window: int,
+    config: VaRConfig,
+    confidences: tuple[float, ...] | None = None,
+) -> ForecastSeries:
+    """Return out-of-sample VaR/ES forecasts at several confidences, and the P&L.
+
+    Historical simulation and the stateless FHS filters (`ewma`, `garch`) use the
+    `window` returns before each bar. The fitted FHS filters (`gjr_t`,
+    `ewma_mle`) run as a worker runs them: one `SymbolFilter` per symbol, fed
+    each bar's return after its forecast, refitted every `fhs_refit_every` bars
+    on the last `fhs_fit_window` returns, with up to `fhs_scenarios` scenarios
+    (fewer while the history is shorter). Parametric engines and Monte Carlo
+    (seed + bar index, so each forecast has its own draws) call `compute_var`
+    per confidence and report their normal or Student-t P&L distribution.
+    """
+    levels = confidences or (config.confidence,)
+    for level in levels:
+        check_confidence(level)
     returns = simple_returns(prices)
     exposures = np.asarray(values, dtype=np.float64)
     if returns.shape[0] <= window:
         raise ValueError(f"need more than {window} returns for a {window}-bar window")
     rows = np.arange(window, returns.shape[0])
-    var = np.empty(rows.size)
-    es = np.empty(rows.size)
-    for i, t in enumerate(rows):
-        day_config = replace(config, seed=config.seed + int(t))
-        result = compute_var(returns[t - window : t], exposures, day_config)
-        var[i], es[i] = result.var, result.es
     pnl: FloatArray = returns[rows] @ exposures
-    return BacktestSeries(rows + 1, pnl, var, es)
+    if config.method in (VaRMethod.HISTORICAL, VaRMethod.FHS):
+        var, es, predictive = _scenario_forecasts(returns, exposures, window, config, levels)
+    else:
+        var, es, predictive = _parametric_forecasts(returns, exposures, window, config, levels)
+    return ForecastSeries(rows + 1, pnl, levels, var, es, predictive)
+
+
+def _scenario_pnls(
+    returns: FloatArray, exposures: FloatArray, window: int, config: VaRConfig
+) -> list[FloatArray]:
+    """Return each forecast bar's scenario P&Ls (historical or filtered historical)."""
+    rows = range(window, returns.shape[0])
+    spec = filter_spec(config) if config.method is VaRMethod.FHS else None
+    if spec is None:
+        if config.method is VaRMethod.HISTORICAL:
+            return [returns[t - window : t] @ exposures for t in rows]
+        volatility, lam = config.fhs_volatility, config.ewma_lambda
+        return [
+            filtered_scenarios(returns[t - window : t], volatility, lam) @ exposures for t in rows
+        ]
+    filters = [SymbolFilter.from_history(spec, returns[:window, i]) for i in range(exposures.size)]
+    scenarios: list[FloatArray] = []
+    for t in rows:
+        if t > window:
+            for i, symbol_filter in enumerate(filters):
+                symbol_filter.on_bar(float(returns[t - 1, i]))
+                if symbol_filter.needs_refit:
+                    symbol_filter.refit()
+        columns = [f.scenario_column() for f in filters]
+        scenarios.append(np.column_stack(columns) @ exposures)
+    return scenarios
+
+
+def _scenario_forecasts(
+    returns: FloatArray,
+    exposures: FloatArray,
+    window: int,
+    config: VaRConfig,
+    levels: tuple[float, ...],
+) -> tuple[FloatArray, FloatArray, PredictiveDistribution]:
+    """Return (VaR, ES) per level × bar and the empirical predictive distribution."""
+    scenarios = _scenario_pnls(returns, exposures, window, config)
+    var = np.empty((len(levels), len(scenarios)))
+    es = np.empty_like(var)
+    for j, pnl in enumerate(scenarios):
+        for i, level in enumerate(levels):
+            var[i, j], es[i, j] = tail_var_es(pnl, level, config.horizon)
+    return var, es, EmpiricalPredictive(scenarios)
+
+
+def _parametric_forecasts(
+    returns: FloatArray,
+    exposures: FloatArray,
+    window: int,
+    config: VaRConfig,
+    levels: tuple[float, ...],
+) -> tuple[FloatArray, FloatArray, PredictiveDistribution]:
+    """Return (VaR, ES) per level × bar of a parametric or Monte Carlo engine, and σ_t."""
+    rows = np.arange(window, returns.shape[0])
+    var = np.empty((len(levels), rows.size))
+    es = np.empty_like(var)
+    sigma = np.empty(rows.size)
+    weights = covariance_weights(config.covariance_kind(), window, config.ewma_lambda)
+    for j, t in enumerate(rows):
+        history = returns[t - window : t]
+        cov = weighted_covariance(history, weights)
+        sigma[j] = math.sqrt(max(float(exposures @ cov @ exposures), 0.0))
+        for i, level in enumerate(levels):
+            day_config = replace(config, confidence=level, seed=config.seed + int(t))
+            result = compute_var(history, exposures, day_config)
+            var[i, j], es[i, j] = result.var, result.es
+    return var, es, ScaledPredictive(sigma, config.distribution, config.dof)
+
+
+def evaluate_es(
+    series: BacktestSeries, confidence: float, draws: int = DEFAULT_DRAWS, seed: int = 0
+) -> EsBacktestReport:
+    """Return the ES backtest of a series that carries its predictive distribution."""
+    if series.predictive is None:
+        raise ValueError("this series has no predictive distribution to simulate the ES tests")
+    return evaluate_es_backtest(
+        series.pnl, series.var, series.es, confidence, series.predictive, draws, seed
+    )
+
+
+def es_traffic_light(z2: float) -> TrafficLight:
+    """Return the ES zone of a Z2 value at T = 250, 97.5% (see module notes)."""
+    if z2 <= Z2_RED:
+        return TrafficLight.RED
+    if z2 <= Z2_YELLOW:
+        return TrafficLight.YELLOW
+    return TrafficLight.GREEN
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MethodComparison:
+    """Hold one method's rolling forecasts and its VaR and ES backtests at each confidence."""
+
+    name: str
+    config: VaRConfig
+    positions: npt.NDArray[np.intp]
+    pnl: FloatArray
+    confidences: tuple[float, ...]
+    var: FloatArray
+    var_reports: tuple[BacktestReport, ...]
+    es_reports: tuple[EsBacktestReport, ...]
+
+    def records(self) -> list[dict[str, float | int | str | bool | None]]:
+        """Return one flat record per confidence: the method, the VaR and the ES fields."""
+        return [
+            {"method": self.name, **var_report.as_dict(), **es_report.as_dict()}
+            for var_report, es_report in zip(self.var_reports, self.es_reports, strict=True)
+        ]
+
+
+def compare_method(
+    name: str,
+    prices: FloatArray,
+    values: FloatArray,
+    window: int,
+    config: VaRConfig,
+    confidences: tuple[float, ...],
+    draws: int = DEFAULT_DRAWS,
+    seed: int = 0,
+) -> MethodComparison:
+    """Return a method's rolling forecasts backtested at every confidence (VaR and ES)."""
+    forecasts = rolling_forecasts(prices, values, window, config, confidences)
+    var_reports, es_reports = [], []
+    for level in confidences:
+        series = forecasts.at(level)
+        var_reports.append(evaluate_backtest(series.pnl, series.var, level))
+        es_reports.append(evaluate_es(series, level, draws, seed))
+    return MethodComparison(
+        name,
+        config,
+        forecasts.positions,
+        forecasts.pnl,
+        confidences,
+        forecasts.var,
+        tuple(var_reports),
+        tuple(es_reports),
+    )

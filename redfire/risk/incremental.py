@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from redfire.risk.covariance import CovarianceWeights
-from redfire.risk.fhs import filter_column
+from redfire.risk.fhs import FilterSpec, filter_column
 from redfire.risk.measures import (
     ComponentVaR,
     Distribution,
@@ -106,12 +106,20 @@ class HistoricalColumns:
 
 
 class FilteredColumns:
-    """Rescale the last T returns to the next bar's volatility (filtered historical)."""
+    """Rescale the last T returns to the next bar's volatility (filtered historical).
 
-    def __init__(self, window: int, volatility: Volatility, lam: float) -> None:
+    The stateless path: a new symbol's column is filtered from its window alone.
+    A worker that keeps a `SymbolFilter` per symbol passes the filter's ready
+    column as the window of a `HistoricalColumns` book instead (`var.scenario_book`).
+    """
+
+    def __init__(
+        self, window: int, volatility: Volatility, lam: float, spec: FilterSpec | None = None
+    ) -> None:
         self._window = window
         self._volatility = volatility
         self._lam = lam
+        self._spec = spec
 
     @property
     def required(self) -> int:
@@ -121,7 +129,7 @@ class FilteredColumns:
     def scenario_column(self, symbol: str, window: FloatArray, rows: FloatArray) -> FloatArray:
         """Return the filtered last T returns, as the full FHS build would make them."""
         tail = np.asarray(window[-self._window :], dtype=np.float64)
-        return filter_column(tail, self._volatility, self._lam)
+        return filter_column(tail, self._volatility, self._lam, self._spec)
 
     def commit(self, symbol: str, window: FloatArray) -> None:
         """Keep nothing: a filtered column depends on its own window only."""

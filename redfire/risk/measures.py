@@ -13,6 +13,8 @@ FloatArray = npt.NDArray[np.float64]
 
 # The confidence levels the snapshot publishes (var_95, var_99, es_975).
 STANDARD_CONFIDENCES: tuple[float, ...] = (0.95, 0.975, 0.99)
+# A fitted volatility filter needs at least this many returns to fit.
+MIN_FIT_BARS = 100
 
 
 class VaRMethod(StrEnum):
@@ -41,10 +43,19 @@ class CovarianceKind(StrEnum):
 
 
 class Volatility(StrEnum):
-    """Name the volatility model that filtered historical simulation rescales by."""
+    """Name the volatility model that filtered historical simulation rescales by.
+
+    `gjr_t` (the shipped default) and `ewma_mle` are fitted by maximum likelihood
+    on a long history and refitted on a schedule (`redfire.risk.fhs.SymbolFilter`);
+    `ewma` (λ fixed, the filter run over the scenario window alone — the shipped
+    default before issue 14) and `garch` (GARCH(1,1)-normal refitted on every
+    window) are kept by name for comparison.
+    """
 
     EWMA = "ewma"
     GARCH = "garch"
+    GJR_T = "gjr_t"
+    EWMA_MLE = "ewma_mle"
 
 
 def check_confidence(confidence: float) -> None:
@@ -67,6 +78,9 @@ class VaRConfig:
     picks the estimator for `PARAMETRIC` and `MONTECARLO`. `distribution` and `dof`
     apply to the parametric and Monte Carlo engines (Student-t needs dof > 2 so that
     it has a variance). `device` is None for automatic (CUDA when present, else CPU).
+    The `fhs_*` fields configure the fitted FHS filters (`gjr_t`, `ewma_mle`): the
+    returns a fit sees, the filtered scenarios kept per symbol, the bars between
+    refits, and the share of the worst residuals given a GPD tail (0: none).
     """
 
     method: VaRMethod = VaRMethod.HISTORICAL
@@ -76,7 +90,11 @@ class VaRConfig:
     dof: float = 5.0
     covariance: CovarianceKind = CovarianceKind.EQUAL
     ewma_lambda: float = 0.94
-    fhs_volatility: Volatility = Volatility.EWMA
+    fhs_volatility: Volatility = Volatility.GJR_T
+    fhs_fit_window: int = 1000
+    fhs_scenarios: int = 1000
+    fhs_refit_every: int = 20
+    fhs_evt_tail: float = 0.0
     scenarios: int = 10_000
     seed: int = 0
     device: str | None = None
@@ -91,6 +109,14 @@ class VaRConfig:
             raise ValueError(f"ewma_lambda must lie in (0, 1), got {self.ewma_lambda!r}")
         if self.scenarios < 1 or self.chunk < 1:
             raise ValueError("scenarios and chunk must be >= 1")
+        if self.fhs_fit_window < MIN_FIT_BARS:
+            raise ValueError(
+                f"fhs_fit_window must be >= {MIN_FIT_BARS}, got {self.fhs_fit_window!r}"
+            )
+        if self.fhs_scenarios < 2 or self.fhs_refit_every < 1:
+            raise ValueError("need fhs_scenarios >= 2 and fhs_refit_every >= 1")
+        if not 0.0 <= self.fhs_evt_tail < 0.5:
+            raise ValueError(f"fhs_evt_tail must lie in [0, 0.5), got {self.fhs_evt_tail!r}")
         if self.distribution is Distribution.EMPIRICAL and self.method in (
             VaRMethod.PARAMETRIC,
             VaRMethod.EWMA,

@@ -5,17 +5,22 @@ reference for the incremental books); `build_book` returns a `RiskBook` whose
 `incremental` answers a pre-trade question in O(T) and whose `apply` commits a
 fill without a recompute. Both read a `VaRConfig` (method, confidence, horizon
 and the engine parameters).
+
+For filtered historical simulation with per-symbol `SymbolFilter`s (the
+worker's path), the scenario columns are made when a bar closes or a filter is
+refitted; `scenario_book` and `scenario_result` take those ready columns and
+treat them exactly like historical returns — no filtering per order or per book.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from redfire.risk.covariance import covariance_weights, weighted_covariance
-from redfire.risk.fhs import fhs_var, filtered_scenarios
-from redfire.risk.historical import historical_var
+from redfire.risk.fhs import fhs_var, filter_spec, filtered_scenarios
+from redfire.risk.historical import historical_var, scenario_var
 from redfire.risk.incremental import (
     FilteredColumns,
     HistoricalColumns,
@@ -45,7 +50,8 @@ def compute_var(returns: FloatArray, exposures: FloatArray, config: VaRConfig) -
     if config.method is VaRMethod.HISTORICAL:
         return historical_var(history, values, c, h)
     if config.method is VaRMethod.FHS:
-        return fhs_var(history, values, c, h, config.fhs_volatility, config.ewma_lambda)
+        spec = filter_spec(config)
+        return fhs_var(history, values, c, h, config.fhs_volatility, config.ewma_lambda, spec)
     weights = covariance_weights(config.covariance_kind(), window, config.ewma_lambda)
     cov = weighted_covariance(history, weights)
     if config.method is VaRMethod.MONTECARLO:
@@ -95,8 +101,9 @@ def build_book(
             columns=HistoricalColumns(window),
         )
     if config.method is VaRMethod.FHS:
-        scenarios = filtered_scenarios(history, config.fhs_volatility, config.ewma_lambda)
-        columns = FilteredColumns(window, config.fhs_volatility, config.ewma_lambda)
+        spec = filter_spec(config)
+        scenarios = filtered_scenarios(history, config.fhs_volatility, config.ewma_lambda, spec)
+        columns = FilteredColumns(window, config.fhs_volatility, config.ewma_lambda, spec)
         return ScenarioBook(
             symbols,
             values,
@@ -120,6 +127,38 @@ def build_book(
         confidence=c,
         horizon=h,
     )
+
+
+def scenario_book(
+    symbols: Sequence[str], exposures: FloatArray, scenarios: FloatArray, config: VaRConfig
+) -> RiskBook:
+    """Return a scenario book over ready scenario columns (S × n), labelled `config.method`.
+
+    The FHS path of a worker: the columns are its `SymbolFilter.scenario_column()`s
+    aligned on their common tail (e.g. by `assemble_portfolio`), and a new
+    symbol's `returns_window` in `incremental`/`apply` is its filter's column too.
+    Each order then costs one O(S) update, as under historical simulation.
+    """
+    if len(symbols) == 0:
+        return EmptyBook(config, int(np.shape(scenarios)[0]), builder=scenario_book)
+    matrix = np.asarray(scenarios, dtype=np.float64)
+    return ScenarioBook(
+        symbols,
+        np.asarray(exposures, dtype=np.float64),
+        matrix,
+        method=config.method,
+        confidence=config.confidence,
+        horizon=config.horizon,
+        columns=HistoricalColumns(int(matrix.shape[0])),
+    )
+
+
+def scenario_result(scenarios: FloatArray, exposures: FloatArray, config: VaRConfig) -> VaRResult:
+    """Return VaR/ES of exposures over ready scenario columns (the full recompute of FHS)."""
+    matrix = np.asarray(scenarios, dtype=np.float64)
+    values = np.asarray(exposures, dtype=np.float64)
+    window = int(matrix.shape[0])
+    return scenario_var(matrix, values, config.confidence, config.horizon, config.method, window)
 
 
 def _montecarlo_book(
@@ -171,6 +210,10 @@ def portfolio_book(
     return build_book(portfolio.symbols, portfolio.exposures, portfolio.returns, config)
 
 
+# Builds a book from (symbols, exposures, T × n matrix, config): build_book or scenario_book.
+BookBuilder = Callable[[Sequence[str], FloatArray, FloatArray, VaRConfig], RiskBook]
+
+
 class EmptyBook:
     """Stand for an account with no positions until its first symbol arrives.
 
@@ -181,9 +224,10 @@ class EmptyBook:
     `apply` turns it into the real book.
     """
 
-    def __init__(self, config: VaRConfig, window: int) -> None:
+    def __init__(self, config: VaRConfig, window: int, builder: BookBuilder | None = None) -> None:
         self._config = config
         self._window = window
+        self._builder: BookBuilder = builder or build_book
         self._delegate: RiskBook | None = None
         self._candidate: tuple[str, FloatArray, RiskBook] | None = None
 
@@ -268,6 +312,6 @@ class EmptyBook:
         cached = self._candidate
         if cached and cached[0] == symbol and np.array_equal(cached[1], tail):
             return cached[2]
-        book = build_book([symbol], np.zeros(1), tail[:, np.newaxis], self._config)
+        book = self._builder([symbol], np.zeros(1), tail[:, np.newaxis], self._config)
         self._candidate = (symbol, tail.copy(), book)
         return book

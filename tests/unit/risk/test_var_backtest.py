@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,17 +11,23 @@ import pytest
 from redfire.risk.backtest import (
     TrafficLight,
     christoffersen_independence,
+    compare_method,
     conditional_coverage,
     evaluate_backtest,
+    evaluate_es,
     exceptions,
     kupiec_pof,
     rolling_backtest,
+    rolling_forecasts,
     traffic_light,
     traffic_light_probability,
     transitions,
 )
+from redfire.risk.es_backtest import EmpiricalPredictive, ScaledPredictive
+from redfire.risk.fhs import FilterSpec, SymbolFilter
 from redfire.risk.historical import historical_var
-from redfire.risk.measures import VaRConfig, VaRMethod
+from redfire.risk.measures import VaRConfig, VaRMethod, Volatility
+from redfire.risk.quantile import tail_var_es
 
 # Basel Committee on Banking Supervision, "Supervisory framework for the use of
 # 'backtesting' in conjunction with the internal models approach to market risk
@@ -186,3 +193,73 @@ def test_rolling_backtest_refuses_non_positive_prices() -> None:
     prices = np.array([[1.0], [0.0], [1.0]])
     with pytest.raises(ValueError, match="positive"):
         rolling_backtest(prices, np.array([1.0]), 1, VaRConfig())
+
+
+def _prices(bars: int, symbols: int, seed: int) -> np.ndarray:
+    """Return a price path with volatility clusters."""
+    rng = np.random.default_rng(seed)
+    regime = np.repeat(rng.uniform(0.5, 2.0, bars // 40 + 1), 40)[:bars, None]
+    moves = rng.standard_t(5, size=(bars, symbols)) * 0.008 * regime
+    prices: np.ndarray = 100 * np.cumprod(1 + moves, axis=0)
+    return prices
+
+
+def test_forecasts_at_several_confidences_equal_one_run_per_confidence() -> None:
+    prices = _prices(400, 2, seed=2)
+    values = np.array([1e6, -3e5])
+    for config in (
+        VaRConfig(VaRMethod.HISTORICAL),
+        VaRConfig(VaRMethod.FHS, fhs_fit_window=200, fhs_scenarios=200),
+        VaRConfig(VaRMethod.PARAMETRIC),
+    ):
+        several = rolling_forecasts(prices, values, 150, config, (0.95, 0.99))
+        for level in (0.95, 0.99):
+            one = rolling_backtest(prices, values, 150, replace(config, confidence=level))
+            assert np.array_equal(several.at(level).var, one.var)
+            assert np.array_equal(several.at(level).es, one.es)
+    with pytest.raises(ValueError, match="no forecasts"):
+        several.at(0.975)
+
+
+def test_fitted_fhs_backtest_runs_the_filters_as_a_worker_would() -> None:
+    prices = _prices(420, 2, seed=3)
+    values = np.array([1e6, 5e5])
+    config = VaRConfig(VaRMethod.FHS, confidence=0.975, fhs_fit_window=200, fhs_scenarios=150)
+    series = rolling_backtest(prices, values, 120, config)
+    returns = prices[1:] / prices[:-1] - 1
+    spec = FilterSpec(Volatility.GJR_T, fit_window=200, scenarios=150, refit_every=20)
+    filters = [SymbolFilter.from_history(spec, returns[:120, i]) for i in range(2)]
+    for i, t in enumerate(range(120, returns.shape[0])):
+        if t > 120:
+            for j, symbol_filter in enumerate(filters):
+                symbol_filter.on_bar(float(returns[t - 1, j]))
+                if symbol_filter.needs_refit:
+                    symbol_filter.refit()
+        scenarios = np.column_stack([f.scenario_column() for f in filters]) @ values
+        assert series.var[i] == tail_var_es(scenarios, 0.975)[0]
+    assert isinstance(series.predictive, EmpiricalPredictive)
+    # The scenario count grows with the history up to fhs_scenarios.
+    assert series.predictive.scale().size == series.var.size
+
+
+def test_es_backtest_of_a_rolling_series() -> None:
+    prices = _prices(500, 1, seed=4)
+    parametric = rolling_backtest(prices, np.array([1e6]), 250, VaRConfig(VaRMethod.PARAMETRIC))
+    assert isinstance(parametric.predictive, ScaledPredictive)
+    report = evaluate_es(parametric, 0.99, draws=300, seed=1)
+    assert report.observations == parametric.var.size
+    assert report.exceptions == int(parametric.exceptions.sum())
+    assert 0.0 <= report.z2.p_value <= 1.0
+    with pytest.raises(ValueError, match="predictive"):
+        evaluate_es(replace(parametric, predictive=None), 0.99)
+
+
+def test_compare_method_reports_every_confidence() -> None:
+    prices = _prices(400, 1, seed=5)
+    result = compare_method(
+        "historical", prices, np.array([1e6]), 250, VaRConfig(), (0.95, 0.99), draws=200
+    )
+    records = result.records()
+    assert [r["confidence"] for r in records] == [0.95, 0.99]
+    assert all(r["method"] == "historical" for r in records)
+    assert {"kupiec_p", "cc_p", "es_z2", "es_p", "es_mcneil_frey_p"} <= set(records[0])

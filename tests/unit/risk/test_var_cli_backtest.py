@@ -27,6 +27,13 @@ JSON_FIELDS = {
     "cc_lr",
     "cc_p",
     "traffic_light",
+    "es_z1",
+    "es_z1_p",
+    "es_z2",
+    "es_p",
+    "es_mcneil_frey_t",
+    "es_mcneil_frey_p",
+    "es_mcneil_frey_t_p",
 }
 
 
@@ -94,12 +101,44 @@ def test_historical_backtest_on_sp500_reports_exceptions_and_zone(sp500_csv: Pat
     assert report["kupiec_p"] < 0.05
     assert report["cc_p"] < 0.05
     assert all(math.isfinite(report[f]) for f in JSON_FIELDS - {"traffic_light"})
+    # Its expected shortfall fails too: Z2 well below zero, rejected under its own
+    # scenarios.
+    assert report["es_z2"] < -0.3
+    assert report["es_p"] < 0.01
 
 
-def test_table_output_names_every_statistic(sp500_csv: Path) -> None:
-    code, output = _run(str(sp500_csv), "--confidence", "0.95", "--method", "fhs")
+def test_shipped_fhs_passes_its_own_backtests_on_sp500(sp500_csv: Path) -> None:
+    # The goal on a long real history (1999–2018, 4780 forecasts): the
+    # shipped filter (GJR-GARCH-t, 1000 scenarios, refit every 20 bars) passes
+    # Kupiec, Christoffersen's conditional coverage and Acerbi–Szekely Z2 at 97.5%.
+    code, output = _run(
+        str(sp500_csv), "--confidence", "0.975", "--method", "fhs", "--es-draws", "500", "--json"
+    )
     assert code == 0, output
-    for label in ("observations", "exceptions", "Kupiec", "Christoffersen", "traffic light"):
+    report = json.loads(output)
+    assert report["fhs_volatility"] == "gjr_t"
+    assert report["observations"] == 4780
+    assert report["kupiec_p"] > 0.05
+    assert report["cc_p"] > 0.05
+    assert report["es_p"] > 0.05
+    assert abs(report["es_z2"]) < 0.2
+
+
+def test_table_output_names_every_statistic(tmp_path: Path, sp500_csv: Path) -> None:
+    recent = pd.read_csv(sp500_csv, index_col=0).iloc[-1300:]
+    path = tmp_path / "recent.csv"
+    recent.to_csv(path)
+    code, output = _run(str(path), "--confidence", "0.95", "--method", "fhs")
+    assert code == 0, output
+    for label in (
+        "observations",
+        "exceptions",
+        "Kupiec",
+        "Christoffersen",
+        "traffic light",
+        "Acerbi–Szekely Z2",
+        "McNeil–Frey",
+    ):
         assert label in output
 
 
@@ -113,6 +152,35 @@ def test_every_method_runs_on_a_recent_slice(tmp_path: Path, sp500_csv: Path, me
     )
     assert code == 0, output
     assert json.loads(output)["observations"] == 400 - 1 - 250
+
+
+def test_compare_backtests_methods_side_by_side(tmp_path: Path, sp500_csv: Path) -> None:
+    recent = pd.read_csv(sp500_csv, index_col=0).iloc[-700:]
+    path = tmp_path / "recent.csv"
+    recent.to_csv(path)
+    png = tmp_path / "compare.png"
+    args = ["--compare", "--methods", "historical,fhs_ewma,parametric", "--es-draws", "200"]
+    code, output = _run(str(path), *args, "--plot", str(png), "--json")
+    assert code == 0, output
+    records = json.loads(output)
+    assert [(r["method"], r["confidence"]) for r in records] == [
+        (method, level)
+        for method in ("historical", "fhs_ewma", "parametric")
+        for level in (0.95, 0.975, 0.99)
+    ]
+    assert all(r["observations"] == 700 - 1 - 250 for r in records)
+    assert all(set(r) >= JSON_FIELDS for r in records)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, output = _run(str(path), *args)
+    assert code == 0, output
+    for label in ("historical", "fhs_ewma", "Kupiec", "Z2 p", "97.5%"):
+        assert label in output
+
+
+def test_compare_refuses_an_unknown_method(sp500_csv: Path) -> None:
+    code, output = _run(str(sp500_csv), "--compare", "--methods", "historical,magic")
+    assert code == 2
+    assert "magic" in output
 
 
 def test_plot_writes_a_png(tmp_path: Path, sp500_csv: Path) -> None:

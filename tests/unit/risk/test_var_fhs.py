@@ -1,4 +1,4 @@
-"""Filtered historical simulation: EWMA and GARCH(1,1) volatility rescaling."""
+"""Filtered historical simulation: EWMA, GARCH(1,1) and the shipped GJR-t rescaling."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import pytest
 from arch import arch_model
 
 from redfire.risk.fhs import (
+    FilterSpec,
+    SymbolFilter,
     ewma_variance,
     fhs_var,
     filter_column,
@@ -14,7 +16,8 @@ from redfire.risk.fhs import (
     garch_variance,
 )
 from redfire.risk.historical import historical_var
-from redfire.risk.measures import VaRMethod, Volatility
+from redfire.risk.measures import VaRConfig, VaRMethod, Volatility
+from redfire.risk.var import compute_var
 
 
 def _garch_path(bars: int, seed: int = 0) -> np.ndarray:
@@ -78,3 +81,23 @@ def test_constant_symbol_has_zero_filtered_scenarios() -> None:
     flat = np.zeros(100)
     assert not np.any(filter_column(flat, Volatility.EWMA))
     assert not np.any(filter_column(flat, Volatility.GARCH))
+
+
+def test_shipped_filter_is_the_fitted_gjr_t_and_the_old_one_keeps_its_name() -> None:
+    assert VaRConfig(VaRMethod.FHS).fhs_volatility is Volatility.GJR_T
+    returns = _garch_path(300, seed=5)[:, None]
+    exposures = np.array([1e6])
+    old = compute_var(returns, exposures, VaRConfig(VaRMethod.FHS, fhs_volatility=Volatility.EWMA))
+    assert old.var == fhs_var(returns, exposures, 0.99, volatility=Volatility.EWMA).var
+    shipped = compute_var(returns, exposures, VaRConfig(VaRMethod.FHS))
+    spec = FilterSpec()
+    column = SymbolFilter.from_history(spec, returns[:, 0]).scenario_column()
+    assert shipped.var == historical_var(column[:, None], exposures, 0.99).var
+    assert shipped.var != old.var
+
+
+def test_fitted_filter_settings_are_validated() -> None:
+    with pytest.raises(ValueError, match="fhs_evt_tail"):
+        VaRConfig(VaRMethod.FHS, fhs_evt_tail=0.5)
+    with pytest.raises(ValueError, match="fhs_refit_every"):
+        VaRConfig(VaRMethod.FHS, fhs_refit_every=0)

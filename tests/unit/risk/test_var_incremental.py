@@ -27,8 +27,9 @@ CONFIGS = {
         VaRMethod.PARAMETRIC, confidence=0.975, distribution=Distribution.STUDENT_T, dof=4.0
     ),
     "ewma": VaRConfig(VaRMethod.EWMA, confidence=0.95, ewma_lambda=0.97),
-    "fhs_ewma": VaRConfig(VaRMethod.FHS, confidence=0.99),
+    "fhs_ewma": VaRConfig(VaRMethod.FHS, confidence=0.99, fhs_volatility=Volatility.EWMA),
     "fhs_garch": VaRConfig(VaRMethod.FHS, confidence=0.99, fhs_volatility=Volatility.GARCH),
+    "fhs_gjr_t": VaRConfig(VaRMethod.FHS, confidence=0.99),
     "montecarlo": VaRConfig(VaRMethod.MONTECARLO, confidence=0.99, scenarios=4_000, seed=3),
     "montecarlo_t": VaRConfig(
         VaRMethod.MONTECARLO,
@@ -79,7 +80,9 @@ def test_incremental_on_a_held_symbol_equals_full_recompute(name: str, delta: fl
     assert answer.var_change == pytest.approx(after_full.var - before_full.var, abs=1e-6)
 
 
-@pytest.mark.parametrize("name", ["historical", "parametric", "parametric_t", "ewma", "fhs_ewma"])
+@pytest.mark.parametrize(
+    "name", ["historical", "parametric", "parametric_t", "ewma", "fhs_ewma", "fhs_gjr_t"]
+)
 def test_incremental_on_a_new_symbol_equals_full_recompute_with_its_window(name: str) -> None:
     config = CONFIGS[name]
     returns, exposures, window = _market(seed=1)
@@ -114,7 +117,7 @@ def test_montecarlo_new_symbol_risk_agrees_with_parametric_within_sampling_error
     assert answer.var_after == pytest.approx(parametric.var, rel=0.03)
 
 
-@pytest.mark.parametrize("name", ["historical", "parametric", "ewma", "fhs_ewma"])
+@pytest.mark.parametrize("name", ["historical", "parametric", "ewma", "fhs_ewma", "fhs_gjr_t"])
 def test_apply_then_var_equals_a_book_rebuilt_from_scratch(name: str) -> None:
     config = CONFIGS[name]
     returns, exposures, window = _market(seed=4)
