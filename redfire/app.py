@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        broker_heartbeat_interval=settings.heartbeat_s,
         broker_commit_interval=1.0,
         stream_wait_empty=False,
     )
