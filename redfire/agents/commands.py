@@ -1,7 +1,10 @@
 """Command agent: ``risk_commands`` → accounts, limits, rules and scenarios.
 
-Idempotent by ``command_id``. A command whose payload is wrong goes to
-``dead_letters`` with the reason; it never stops the agent.
+Idempotent by ``command_id``. Every command is checked first
+(``redfire.risk.commands.check_command``); one that cannot be applied as given
+goes to ``dead_letters`` with reason ``invalid_command`` and an error naming the
+field, the bad value and the valid choices, is logged and counted, and changes
+nothing. It never stops the agent.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 from redfire import metrics
 from redfire.agents.intake import dead_letter, records
 from redfire.app import app
+from redfire.risk import valuation
+from redfire.risk.commands import REFUSAL_REASON, check_command
 from redfire.risk.positions import to_decimal
 from redfire.schemas import codec
 from redfire.schemas.records import RiskCommand
@@ -23,6 +28,7 @@ from redfire.tables import mirrors, store
 from redfire.tables.accounts import TradingState
 from redfire.tables.activity import activity
 from redfire.tables.limit_store import limit_store
+from redfire.tables.portfolio import account_view
 
 log = logging.getLogger(__name__)
 ALL_ACCOUNTS = "*"
@@ -38,7 +44,12 @@ def command_owner(command: RiskCommand) -> str:
 
 
 def set_cash(command: RiskCommand) -> None:
-    """Set the account's cash to the back office's figure."""
+    """Set the account's cash to the back office's figure (checked by ``check_command``).
+
+    A cash change is neither profit nor loss: the equity marks move with it
+    (``valuation.fund``), and an account that traded before its cash was set
+    starts its high-water mark here.
+    """
     account = _require_account(command)
     cash = command.payload.get("cash")
     if isinstance(cash, bool) or not isinstance(cash, int | float | str):
@@ -48,7 +59,15 @@ def set_cash(command: RiskCommand) -> None:
     except (ValueError, TypeError) as exc:
         raise CommandError(f"SET_CASH cash is not a number: {cash!r}") from exc
     state = store.get_account(account)
-    store.put_account(replace(state, cash=amount))
+    before = float(account_view(account).equity)
+    marks = valuation.fund(
+        valuation.EquityMarks(state.equity_high, state.day_start_equity, state.day),
+        equity_before=before,
+        equity_after=before + float(amount - state.cash),
+    )
+    store.put_account(
+        replace(state, cash=amount, equity_high=marks.high_water, day_start_equity=marks.day_start)
+    )
 
 
 def set_trading_state(command: RiskCommand, state: TradingState) -> None:
@@ -113,15 +132,19 @@ async def commands(stream: Any) -> None:
     async for event, command in records(stream, codec.COMMAND, topics.risk_commands, command_owner):
         if not is_new_command(command):
             continue
+        refusal = check_command(command.command, command.account, command.payload)
         handler = HANDLERS.get(command.command)
         try:
+            if refusal is not None:
+                raise CommandError(refusal.error)
             if handler is None:
                 raise CommandError(f"{command.command} is not handled by this worker")
             pending = handler(command)
             if pending is not None:
                 await pending
         except CommandError as exc:
-            await dead_letter(event, "bad_command", str(exc))
+            log.warning("refused %s %s: %s", command.command, command.command_id, exc)
+            await dead_letter(event, REFUSAL_REASON, str(exc))
             continue
         tables.seen_commands[command.command_id] = command.ts
         if command.account and command.account != ALL_ACCOUNTS:

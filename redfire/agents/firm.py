@@ -16,8 +16,9 @@ import numpy as np
 
 from redfire.agents.firm_part import FIRM, SUMMED
 from redfire.agents.monitor import evaluate_rules, publish_snapshot
-from redfire.agents.snapshots import leverage, rule_metrics
+from redfire.agents.snapshots import leverage, rule_metrics, snapshot_inputs
 from redfire.app import app, settings
+from redfire.risk import valuation
 from redfire.risk.firm import merge_exposures
 from redfire.risk.measures import InsufficientHistory, VaRConfig
 from redfire.risk.portfolio import Portfolio, assemble_portfolio
@@ -88,15 +89,14 @@ def firm_snapshot(parts: list[dict[str, Any]], ts: int) -> RiskSnapshot:
     )
 
 
-def with_firm_marks(snapshot: RiskSnapshot) -> RiskSnapshot:
+def with_firm_marks(snapshot: RiskSnapshot) -> tuple[RiskSnapshot, float | None]:
     """Fill in the firm's drawdown from its own equity high-water mark."""
     marks = AccountState.from_dict(
         tables.firm_parts.get(MARKS) or {"account": FIRM, "cash": "0"}
     ).with_equity_mark(snapshot.equity, snapshot.ts)
     tables.firm_parts[MARKS] = marks.to_dict()
-    high = marks.equity_high or snapshot.equity
-    drawdown = 0.0 if high <= 0 else max(0.0, (high - snapshot.equity) / high)
-    return replace(snapshot, drawdown=drawdown)
+    drawdown = valuation.drawdown(snapshot.equity, marks.equity_high)
+    return replace(snapshot, drawdown=drawdown or 0.0), drawdown
 
 
 @app.agent(topics.firm_exposures)
@@ -106,6 +106,7 @@ async def firm(stream: Any) -> None:
         part = json.loads(event.message.value)
         tables.firm_parts[str(part["partition"])] = part
         parts = [v for k, v in tables.firm_parts.items() if v is not None and k != MARKS]
-        snapshot = with_firm_marks(firm_snapshot(parts, int(part["ts"])))
+        snapshot, drawdown = with_firm_marks(firm_snapshot(parts, int(part["ts"])))
         await publish_snapshot(snapshot)
-        await evaluate_rules(FIRM, rule_metrics(snapshot, None), snapshot.ts)
+        inputs = replace(snapshot_inputs(snapshot), drawdown=drawdown)
+        await evaluate_rules(FIRM, rule_metrics(inputs, None), snapshot.ts)

@@ -67,6 +67,17 @@ def forget_rule_states(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> N
     rule_states.clear()
 
 
+def known_rule_states(account: str | None = None) -> dict[str, dict[str, RuleState]]:
+    """Return rule_id → key → last state for the keys this worker holds (``GET /rules``)."""
+    found: dict[str, dict[str, RuleState]] = {}
+    stored = {key: RuleState(**raw) for key, raw in tables.rule_states.items() if raw}
+    for key, state in {**stored, **rule_states}.items():
+        owner, _, rule_id = key.partition("|")
+        if account is None or owner == account:
+            found.setdefault(rule_id, {})[owner] = state
+    return found
+
+
 def load_rule_state(account: str, rule_id: str) -> RuleState:
     key = tables.compound_key(account, rule_id)
     state = rule_states.get(key)
@@ -187,12 +198,13 @@ async def monitor_account(account: str, now: int, totals: PartitionTotals) -> No
     if not activity.due(account, now, int(settings.snapshot_interval * 1000)):
         totals.add_cached(account)
         return
-    snapshot = build_snapshot(account, now)
+    figures = build_snapshot(account, now)
+    snapshot = figures.snapshot
     stress_loss = await scheduled_stress(account, now)
     await publish_snapshot(snapshot)
     activity.published_at(account, now)
     totals.add(snapshot)
-    await evaluate_rules(account, rule_metrics(snapshot, stress_loss), now)
+    await evaluate_rules(account, rule_metrics(figures.inputs, stress_loss), now)
 
 
 @app.agent(topics.risk_clock)

@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from redfire.app import settings
+from redfire.risk import valuation as risk_valuation
 from redfire.risk.bars import parse_interval
 from redfire.risk.checks import CheckResult, OrderContext, run_checks
 from redfire.risk.flow import SlidingWindowCounter
@@ -103,9 +104,12 @@ def incremental_var(order: OrderRequest, reference: float | None, now_ms: int) -
 
 
 def drawdown(account: AccountState, equity: float) -> float:
-    """Return the fall from the equity high-water mark, as a fraction of it."""
-    high = max(account.equity_high or equity, equity)
-    return 0.0 if high <= 0 else (high - equity) / high
+    """Return the fall from the equity high-water mark, as a fraction of it.
+
+    0 without a high-water mark: an account that is not funded yet has no drawdown
+    evidence (``redfire.risk.valuation``), so the drawdown stop cannot block it.
+    """
+    return risk_valuation.drawdown(equity, account.equity_high) or 0.0
 
 
 def order_context(

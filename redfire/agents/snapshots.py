@@ -6,14 +6,16 @@ may update the account's equity marks and its live VaR backtest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from redfire.agents.pretrade import flow
 from redfire.app import settings
+from redfire.risk import valuation
 from redfire.risk.backtest import traffic_light
 from redfire.risk.incremental import RiskBook
 from redfire.risk.measures import InsufficientHistory
+from redfire.risk.rule_metrics import MetricInputs, metric_values
 from redfire.schemas.records import RiskSnapshot, SnapshotPosition
 from redfire.tables import definitions as tables
 from redfire.tables import mirrors, store
@@ -22,8 +24,6 @@ from redfire.tables.portfolio import AccountView, account_view
 
 BACKTEST_BARS = 250
 BACKTEST_CONFIDENCE = 0.99
-NO_EQUITY_LEVERAGE = 1e12
-LIGHT_LEVEL = {"GREEN": 0.0, "YELLOW": 1.0, "RED": 2.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +47,12 @@ def var_figures(book: RiskBook | InsufficientHistory) -> VaRFigures:
     return VaRFigures(book.result(0.95).var, book.result(0.99).var, book.result(0.975).es)
 
 
-def leverage(gross: float, equity: float) -> float:
-    """Return gross exposure / equity; a huge number when exposure has no equity behind it."""
-    if gross == 0:
-        return 0.0
-    return gross / equity if equity > 0 else NO_EQUITY_LEVERAGE
+leverage = valuation.leverage
 
 
-def concentration(view: AccountView) -> float:
-    """Return the largest position's share of gross exposure."""
-    gross = float(view.gross_exposure)
-    if gross == 0:
-        return 0.0
-    return max(abs(float(h.market_value)) for h in view.holdings) / gross
+def largest_exposure(view: AccountView) -> float:
+    """Return the largest |market value| among the account's positions."""
+    return valuation.largest_exposure(float(h.market_value) for h in view.holdings)
 
 
 def bar_marker(symbols: set[str]) -> int:
@@ -100,15 +93,25 @@ def update_backtest(account: str, view: AccountView, var_99: float | None) -> Ba
     return Backtest(sum(flags), len(flags), zone.value)
 
 
-def mark_equity(account: str, equity: float, now_ms: int) -> tuple[float, float]:
-    """Update the account's high-water mark and day start; return (daily P&L, drawdown)."""
+def mark_equity(account: str, equity: float, now_ms: int) -> tuple[float | None, float | None]:
+    """Update the account's high-water mark and day start; return (daily P&L, drawdown).
+
+    Either is None without evidence (see ``redfire.risk.valuation``): the high-water mark
+    starts when the account is funded (SET_CASH, or a positive REDFIRE_DEFAULT_CASH).
+    """
     state = store.get_account(account)
-    marked = state.with_equity_mark(equity, now_ms)
+    marks = valuation.mark_equity(
+        valuation.EquityMarks(state.equity_high, state.day_start_equity, state.day),
+        equity,
+        now_ms,
+        may_start=settings.default_cash > 0,
+    )
+    marked = replace(
+        state, equity_high=marks.high_water, day_start_equity=marks.day_start, day=marks.day
+    )
     if marked != state:
         store.put_account(marked)
-    high = marked.equity_high or equity
-    drawdown = 0.0 if high <= 0 else max(0.0, (high - equity) / high)
-    return equity - (marked.day_start_equity or equity), drawdown
+    return valuation.daily_pnl(equity, marks), valuation.drawdown(equity, marks.high_water)
 
 
 def snapshot_positions(view: AccountView) -> tuple[SnapshotPosition, ...]:
@@ -125,15 +128,24 @@ def snapshot_positions(view: AccountView) -> tuple[SnapshotPosition, ...]:
     )
 
 
-def build_snapshot(account: str, now_ms: int) -> RiskSnapshot:
+@dataclass(frozen=True, slots=True)
+class AccountFigures:
+    """One account's snapshot and the figures its rules read (None = no evidence)."""
+
+    snapshot: RiskSnapshot
+    inputs: MetricInputs
+
+
+def build_snapshot(account: str, now_ms: int) -> AccountFigures:
     """Compute the account's snapshot now, updating its marks and backtest."""
     view = account_view(account)
     equity = float(view.equity)
     gross = float(view.gross_exposure)
+    largest = largest_exposure(view)
     daily_pnl, drawdown = mark_equity(account, equity, now_ms)
     var = var_figures(books.book(account, now_ms))
     backtest = update_backtest(account, view, var.var_99)
-    return RiskSnapshot(
+    snapshot = RiskSnapshot(
         account=account,
         ts=now_ms,
         equity=equity,
@@ -143,10 +155,10 @@ def build_snapshot(account: str, now_ms: int) -> RiskSnapshot:
         leverage=leverage(gross, equity),
         realized_pnl=float(view.realized_pnl),
         unrealized_pnl=float(view.unrealized_pnl),
-        daily_pnl=daily_pnl,
-        drawdown=drawdown,
+        daily_pnl=daily_pnl or 0.0,
+        drawdown=drawdown or 0.0,
         var_method=settings.var_method.value,
-        concentration=concentration(view),
+        concentration=valuation.concentration(largest, gross),
         trading_state=store.effective_trading_state(view.state),
         var_95=var.var_95,
         var_99=var.var_99,
@@ -157,36 +169,40 @@ def build_snapshot(account: str, now_ms: int) -> RiskSnapshot:
         traffic_light=backtest.light,
         reject_ratio=flow.reject_ratio(account),
     )
+    inputs = replace(
+        snapshot_inputs(snapshot),
+        daily_pnl=daily_pnl,
+        drawdown=drawdown,
+        largest_exposure=largest,
+        live_orders=store.live_orders.count(account),
+        orders_per_s=flow.orders_per_s(account),
+    )
+    return AccountFigures(snapshot, inputs)
 
 
-def rule_metrics(snapshot: RiskSnapshot, stress_loss: float | None) -> dict[str, float]:
-    """Return every metric a monitoring rule may name, for one snapshot."""
-    values: dict[str, float] = {
-        name: float(getattr(snapshot, name))
-        for name in (
-            "equity",
-            "cash",
-            "gross_exposure",
-            "net_exposure",
-            "leverage",
-            "realized_pnl",
-            "unrealized_pnl",
-            "daily_pnl",
-            "drawdown",
-            "concentration",
-            "reject_ratio",
-            "backtest_bars",
-        )
-    }
-    for name in ("var_95", "var_99", "es_975", "var_exceptions"):
-        value = getattr(snapshot, name)
-        if value is not None:
-            values[name] = float(value)
-    if snapshot.var_95 is not None and snapshot.equity > 0:
-        values["var_equity_ratio"] = snapshot.var_95 / snapshot.equity
-    if snapshot.traffic_light is not None:
-        values["traffic_light"] = LIGHT_LEVEL[snapshot.traffic_light]
-    if stress_loss is not None:
-        values["stress_loss"] = stress_loss
-    values["orders_per_s"] = flow.orders_per_s(snapshot.account)
-    return values
+def snapshot_inputs(snapshot: RiskSnapshot) -> MetricInputs:
+    """Return the rule-metric inputs a snapshot carries (its positions give the largest)."""
+    return MetricInputs(
+        equity=snapshot.equity,
+        cash=snapshot.cash,
+        gross_exposure=snapshot.gross_exposure,
+        net_exposure=snapshot.net_exposure,
+        realized_pnl=snapshot.realized_pnl,
+        unrealized_pnl=snapshot.unrealized_pnl,
+        largest_exposure=valuation.largest_exposure(p.market_value for p in snapshot.positions),
+        open_positions=len(snapshot.positions),
+        daily_pnl=snapshot.daily_pnl,
+        drawdown=snapshot.drawdown,
+        var_95=snapshot.var_95,
+        var_99=snapshot.var_99,
+        es_975=snapshot.es_975,
+        var_exceptions=snapshot.var_exceptions,
+        backtest_bars=snapshot.backtest_bars,
+        traffic_light=snapshot.traffic_light,
+        reject_ratio=snapshot.reject_ratio,
+    )
+
+
+def rule_metrics(inputs: MetricInputs, stress_loss: float | None) -> dict[str, float]:
+    """Return every catalogue metric with evidence, for one account or the firm."""
+    return metric_values(replace(inputs, stress_loss=stress_loss))

@@ -8,6 +8,7 @@ entries win over the file's.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -23,6 +24,7 @@ from redfire.tables.store import put_versioned
 
 T = TypeVar("T")
 REMOVED = "_removed"
+log = logging.getLogger(__name__)
 
 
 def config_text(path: Path | None, default_name: str) -> str:
@@ -61,8 +63,13 @@ class ConfigSet(Generic[T]):
             value = self.mirror.get(key)
             if value is None or value.get(REMOVED):
                 items.pop(key, None)
-            else:
+                continue
+            try:
                 items[key] = self.parse({k: v for k, v in value.items() if k[0] != "_"})
+            except ValueError as exc:
+                # Stored before today's validation (e.g. a rule on an unknown metric):
+                # it could never work, so it is left out, loudly, instead of stopping the agent.
+                log.error("ignoring stored %s %r: %s", self.table.name, key, exc)
         self._cache = (self.mirror.generation, items)
         return items
 
@@ -82,7 +89,10 @@ class ConfigSet(Generic[T]):
 
 
 rule_set: ConfigSet[MonitoringRule] = ConfigSet(
-    parse_rules_yaml(config_text(settings.rules_file, "rules.default.yaml")),
+    parse_rules_yaml(
+        config_text(settings.rules_file, "rules.default.yaml"),
+        source=str(settings.rules_file or "rules.default.yaml"),
+    ),
     lambda rule: rule.rule_id,
     tables.rules,
     mirrors.rules,
