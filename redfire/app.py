@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -39,6 +40,9 @@ class RedFireApp(faust.App):
 
     async def on_first_start(self) -> None:
         """Create missing topics; refuse to start on a partition mismatch."""
+        # faust creates only the last level of the data dir; the default var/redfire
+        # does not exist on a fresh clone.
+        Path(self.conf.datadir).mkdir(parents=True, exist_ok=True)
         await super().on_first_start()
         if not self.client_only:
             await asyncio.get_running_loop().run_in_executor(None, ensure_topics, settings)

@@ -73,7 +73,8 @@ def known_rule_states(account: str | None = None) -> dict[str, dict[str, RuleSta
     stored = {key: RuleState(**raw) for key, raw in tables.rule_states.items() if raw}
     for key, state in {**stored, **rule_states}.items():
         owner, _, rule_id = key.partition("|")
-        if account is None or owner == account:
+        never_evaluated = state.last_eval_ts is None and not state.firing  # out of scope
+        if not never_evaluated and (account is None or owner == account):
             found.setdefault(rule_id, {})[owner] = state
     return found
 
