@@ -15,7 +15,7 @@ PY      := $(VENV)/bin/python
 SECONDS ?= 60
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test unit integration lint bench clean promtool
+.PHONY: setup demo test unit integration lint bench clean promtool kcat
 
 setup: $(STAMP)
 
@@ -31,13 +31,18 @@ demo: setup
 promtool:
 	bash deploy/install-promtool.sh || echo "promtool unavailable: its test will say so"
 
-test: setup kafka-jars promtool
+# The README's kcat examples are run by tests/integration/test_defaults.py.
+kcat:
+	command -v kcat >/dev/null || (apt-get update -qq && apt-get install -y -qq kcat) \
+		|| echo "kcat unavailable: its test will say so"
+
+test: setup kafka-jars promtool kcat
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
-integration: setup kafka-jars
+integration: setup kafka-jars kcat
 	$(PY) -m pytest -q -p no:cacheprovider -m "integration or reliability" tests
 
 lint: setup

@@ -9,11 +9,16 @@ the variable, instead of a faust traceback.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +192,78 @@ def test_bad_rules_file_refuses_to_start_naming_file_rule_and_field(tmp_path: Pa
     assert "metric='gross_exposre'" in result.stderr
     assert "did you mean 'gross_exposure'" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+README = REPO / "README.md"
+
+
+def readme_commands(after: str) -> list[str]:
+    """Return the lines of the first ``bash`` block after the text ``after`` in the README."""
+    text = README.read_text()
+    start = text.index("```bash\n", text.index(after)) + len("```bash\n")
+    return [line for line in text[start : text.index("```", start)].splitlines() if line]
+
+
+def localised(line: str, worker: RedFireWorker) -> str:
+    """Point a README command at this test's broker, worker port and topic prefix."""
+    line = line.replace("127.0.0.1:9092", worker.bootstrap)
+    line = line.replace("127.0.0.1:6066", f"127.0.0.1:{worker.web_port}")
+    return re.sub(r"-t (\w+)", lambda m: f"-t {worker.topic(m.group(1))}", line)
+
+
+def test_readme_kcat_examples_work_against_a_default_worker(default_worker: RedFireWorker) -> None:
+    if shutil.which("kcat") is None:
+        pytest.skip("kcat is not on PATH: `make test` installs it (apt-get install kcat)")
+    worker = default_worker
+    lines = readme_commands("For example with `kcat`")
+    assert [line.split()[0] for line in lines] == ["echo", "echo", "curl", "echo", "kcat"]
+    for line in lines[:-1]:
+        command = localised(line, worker)
+        if line.startswith("curl"):  # the README's "wait until the worker shows the cash"
+            eventually(
+                lambda command=command: json.loads(run_shell(command))["cash"] == 1_000_000,
+                timeout=120,
+                retry_on=(AssertionError, ValueError, subprocess.CalledProcessError),
+            )
+        else:
+            run_shell(command)
+    decision = first_record(localised(lines[-1], worker), lambda r: r.get("order_id") == "o1")
+    assert decision["decision"] == "APPROVED", decision
+
+
+def run_shell(command: str) -> str:
+    return subprocess.run(
+        command, shell=True, check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+
+
+def first_record(command: str, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Run a consumer command (it never exits by itself) until it prints a wanted record.
+
+    ``stdbuf -oL``: kcat's stdout into a pipe is block-buffered; a terminal sees each line.
+    """
+    consumer = subprocess.Popen(
+        f"stdbuf -oL {command}",
+        shell=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert consumer.stdout is not None
+    found: list[dict[str, Any]] = []
+
+    def read() -> None:
+        for line in consumer.stdout:  # type: ignore[union-attr]
+            record = json.loads(line)
+            if wanted(record):
+                found.append(record)
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        eventually(lambda: found, timeout=120, message=f"{command} printed the record")
+    finally:
+        os.killpg(consumer.pid, signal.SIGTERM)
+        consumer.wait(30)
+    return found[0]
