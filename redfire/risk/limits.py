@@ -170,6 +170,11 @@ EXPECTED: Mapping[Kind, str] = MappingProxyType(
 )
 
 
+def expected(kind: Kind) -> str:
+    """Return what a limit of ``kind`` accepts, in words."""
+    return EXPECTED.get(kind, f"a value of kind {kind.value}")
+
+
 def coerce_limit(name: str, value: object) -> LimitValue:
     """Return ``value`` converted to the type of limit ``name``.
 
@@ -180,12 +185,12 @@ def coerce_limit(name: str, value: object) -> LimitValue:
     if value is None or (isinstance(value, str) and value.strip().lower() in {"off", "none"}):
         if spec.metadata["optional"]:
             return None
-        raise InvalidField(name, value, f"cannot be switched off (null); give {EXPECTED[kind]}")
+        raise InvalidField(name, value, f"cannot be switched off (null); give {expected(kind)}")
     try:
         return _COERCERS[kind](value)
     except (TypeError, ValueError) as error:
         switch = ", or null to switch it off" if spec.metadata["optional"] else ""
-        raise InvalidField(name, value, f"expected {EXPECTED[kind]}{switch} ({error})") from None
+        raise InvalidField(name, value, f"expected {expected(kind)}{switch} ({error})") from None
 
 
 def _field_spec(name: str) -> Any:
