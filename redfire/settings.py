@@ -213,6 +213,8 @@ def kafka_timing_problems(settings: Settings) -> list[str]:
       (aiokafka's heartbeat routine; Kafka's Java client refuses it outright).
     * the broker answers INVALID_SESSION_TIMEOUT (fatal in aiokafka) outside
       group.min.session.timeout.ms .. group.max.session.timeout.ms (6 s .. 30 min).
+    * (with the engine core's ``delivery_timeout_s``) a unit of work must wait at least a
+      request timeout for its writes: the producer may take that long to deliver one.
     """
     session = settings.session_timeout_s
     request = settings.kafka_request_timeout_s
@@ -241,6 +243,17 @@ def kafka_timing_problems(settings: Settings) -> list[str]:
             f"rebalance timeout and aiokafka gives up on it after the request timeout, so a "
             f"slow rebalance would never finish; set {rebalance_env}={_seconds(request)} "
             f"or {request_env}={_seconds(rebalance)}"
+        )
+    # The engine's unit of work waits REDFIRE_DELIVERY_TIMEOUT_S for its writes and stops
+    # the worker after that; the producer may take a whole request timeout to deliver or
+    # fail one. Read with getattr: the setting arrives with the engine core's settings.
+    delivery = getattr(settings, "delivery_timeout_s", None)
+    if isinstance(delivery, int | float) and delivery < request:
+        delivery_env = env_name("delivery_timeout_s")
+        problems.append(
+            f"{delivery_env}={_seconds(delivery)} is below {request_env}={_seconds(request)}: "
+            f"the worker would stop on writes the producer is still delivering; set "
+            f"{delivery_env}={_seconds(2 * request)}"
         )
     if settings.heartbeat_s >= session:
         problems.append(

@@ -154,3 +154,18 @@ def test_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ValidationError):
         Settings(**CLEAN)  # type: ignore[arg-type]
     assert "REDFIRE_SESSION_TIMEOUT_S=60" in refusal()
+
+
+class WithDeliveryTimeout(Settings):
+    """The engine core's settings add delivery_timeout_s; the check reads it when present."""
+
+    delivery_timeout_s: float = 60.0
+
+
+def test_delivery_timeout_below_request_timeout_is_refused() -> None:
+    with pytest.raises(ValidationError) as refused:
+        WithDeliveryTimeout(**CLEAN, delivery_timeout_s=10)  # type: ignore[arg-type]
+    assert "REDFIRE_DELIVERY_TIMEOUT_S=10 is below REDFIRE_KAFKA_REQUEST_TIMEOUT_S=30" in str(
+        refused.value
+    )
+    assert WithDeliveryTimeout(**CLEAN).delivery_timeout_s == 60  # type: ignore[arg-type]
