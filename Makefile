@@ -15,7 +15,7 @@ PY      := $(VENV)/bin/python
 SECONDS ?= 60
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test unit integration lint bench clean promtool chromium
+.PHONY: setup demo test unit integration lint bench clean promtool chromium kcat
 
 setup: $(STAMP)
 
@@ -37,13 +37,18 @@ chromium:
 	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
-test: setup kafka-jars promtool chromium
+# The README's kcat examples are run by tests/integration/test_defaults.py.
+kcat:
+	command -v kcat >/dev/null || (apt-get update -qq && apt-get install -y -qq kcat) \
+		|| echo "kcat unavailable: its test will say so"
+
+test: setup kafka-jars promtool chromium kcat
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
-integration: setup kafka-jars chromium
+integration: setup kafka-jars chromium kcat
 	$(PY) -m pytest -q -p no:cacheprovider -m "integration or reliability" tests
 
 lint: setup

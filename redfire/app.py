@@ -13,6 +13,7 @@ import ssl
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -29,7 +30,7 @@ from redfire.risk.measures import VaRConfig, VaRMethod
 from redfire.risk.portfolio import HistoryPolicy
 from redfire.risk.rules import parse_rules_yaml, rule_from_payload
 from redfire.risk.stress import parse_scenarios_yaml, scenario_from_payload
-from redfire.settings import Settings
+from redfire.settings import Settings, settings_or_exit
 from redfire.state.books import AccountBooks
 from redfire.state.config import ConfigSet, LiveConfig, config_text
 from redfire.state.deadlines import Deadlines
@@ -70,6 +71,8 @@ class RedFireApp(faust.App):
 
     async def on_first_start(self) -> None:
         """Create missing topics; refuse to start on a partition mismatch."""
+        # faust creates only the last level of the data directory.
+        Path(self.conf.datadir).mkdir(parents=True, exist_ok=True)
         await super().on_first_start()
         if not self.client_only:
             loop = asyncio.get_running_loop()
@@ -112,7 +115,7 @@ def create_faust_app(settings: Settings) -> RedFireApp:
         consumer_metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        broker_heartbeat_interval=settings.heartbeat_s,
         broker_commit_interval=settings.commit_interval_s,
         # A rebalance waits until every batch in flight is delivered and acked, so
         # the next owner of a partition starts exactly where this worker stopped.
@@ -279,7 +282,7 @@ def default_engine() -> Engine:
     """Return the worker built from the environment's settings (built on first use)."""
     global _default
     if _default is None:
-        _default = build_engine(Settings())
+        _default = build_engine(settings_or_exit())
     return _default
 
 

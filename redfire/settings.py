@@ -1,16 +1,43 @@
-"""Runtime settings: environment first (prefix ``REDFIRE_``), then ``.env``."""
+"""Runtime settings: environment first (prefix ``REDFIRE_``), then ``.env``.
+
+Every value is checked when ``Settings`` is built, and so are the combinations that
+faust, aiokafka or a Kafka broker would refuse later (see ``kafka_timing_problems``):
+a worker refuses to start with a message that names the ``REDFIRE_*`` variables and
+a value that works, instead of a faust traceback minutes later.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, NoReturn
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from redfire.risk.bars import parse_interval
 from redfire.risk.fx import check_currency
+from redfire.risk.limits import parse_limits_yaml
 from redfire.risk.measures import Volatility
+from redfire.risk.rules import parse_rules_yaml
 from redfire.risk.settlement import session_clocks
+from redfire.risk.stress import parse_scenarios_yaml
+
+ENV_PREFIX = "REDFIRE_"
+# A Kafka broker accepts consumer session timeouts between its
+# group.min.session.timeout.ms and group.max.session.timeout.ms (defaults 6 s and
+# 30 min) and answers INVALID_SESSION_TIMEOUT otherwise, which aiokafka treats as fatal.
+BROKER_MIN_SESSION_TIMEOUT_S = 6.0
+BROKER_MAX_SESSION_TIMEOUT_S = 1800.0
+# The heartbeat faust would use when none is set: aiokafka's 3 s, or a third of a
+# shorter session (Kafka's advice: heartbeats at most a third of the session).
+DEFAULT_HEARTBEAT_S = 3.0
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "GSSAPI", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+# Values never echoed in an error message.
+SECRET_FIELDS = frozenset({"kafka_sasl_password", "admin_token"})
 
 
 class VaRMethod(StrEnum):
@@ -30,7 +57,7 @@ class Settings(BaseSettings):
     """Every knob RedFire reads; see the README's configuration table."""
 
     model_config = SettingsConfigDict(
-        env_prefix="REDFIRE_", env_file=".env", extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
     )
 
     broker: str = "kafka://127.0.0.1:9092"
@@ -45,8 +72,13 @@ class Settings(BaseSettings):
     rocksdb_write_buffer_mb: int = Field(default=4, ge=1)
     rocksdb_block_cache_mb: int = Field(default=8, ge=1)
     processing_guarantee: str = "at_least_once"
-    rebalance_timeout_s: float = Field(default=60.0, gt=0)
-    session_timeout_s: float = Field(default=60.0, gt=0)
+    # Consumer group timing. The session (10 s, aiokafka's default) decides how soon a
+    # dead worker's partitions move; it must not exceed the request timeout (faust) and
+    # must lie in the broker's accepted range. A rebalance may hold a JoinGroup request
+    # for the whole rebalance timeout, so that must not exceed the request timeout either.
+    rebalance_timeout_s: float = Field(default=30.0, gt=0)
+    session_timeout_s: float = Field(default=10.0, gt=0)
+    heartbeat_interval_s: float | None = Field(default=None, gt=0)
     # faust's defaults (20 min producer timeout, 5 min metadata age) stall a worker
     # for minutes after a broker dies; these let it move to the new leaders quickly.
     # A millisecond of linger lets one produce request carry the changelog writes and
@@ -54,7 +86,7 @@ class Settings(BaseSettings):
     producer_linger_ms: int = Field(default=1, ge=0)
     kafka_request_timeout_s: float = Field(default=30.0, gt=0)
     kafka_metadata_max_age_ms: int = Field(default=30_000, ge=1000)
-    web_port: int = 6066
+    web_port: int = Field(default=6066, ge=1, le=65535)
     web_host: str = "127.0.0.1"
     web_enabled: bool = True
     bar_interval: str = "1d"
@@ -114,6 +146,53 @@ class Settings(BaseSettings):
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: Path | None = None
 
+    @field_validator("bar_interval")
+    @classmethod
+    def _known_interval(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+    @field_validator("session_end_utc")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        hours, minutes = (int(part) for part in value.split(":"))
+        if hours > 23 or minutes > 59:
+            raise ValueError(f"{value!r} is not a time of day; write HH:MM, e.g. 00:00 or 21:30")
+        return value
+
+    @field_validator("kafka_security_protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        protocol = value.strip().upper()
+        if protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(f"{value!r} is not one of {', '.join(SECURITY_PROTOCOLS)}")
+        return protocol
+
+    @field_validator("kafka_sasl_mechanism")
+    @classmethod
+    def _known_mechanism(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        mechanism = value.strip().upper()
+        if mechanism not in SASL_MECHANISMS:
+            raise ValueError(f"{value!r} is not one of {', '.join(SASL_MECHANISMS)}")
+        return mechanism
+
+    @field_validator("kafka_ssl_cafile")
+    @classmethod
+    def _readable_cafile(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
+    @model_validator(mode="after")
+    def _combinations_work(self) -> Settings:
+        problems = [*kafka_timing_problems(self), *security_problems(self)]
+        problems += config_file_problems(self)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
     @field_validator("processing_guarantee")
     @classmethod
     def _known_guarantee(cls, value: str) -> str:
@@ -169,6 +248,13 @@ class Settings(BaseSettings):
             )
         return value
 
+    @property
+    def heartbeat_s(self) -> float:
+        """Return the consumer heartbeat interval: the setting, or min(3 s, session / 3)."""
+        if self.heartbeat_interval_s is not None:
+            return self.heartbeat_interval_s
+        return min(DEFAULT_HEARTBEAT_S, self.session_timeout_s / 3)
+
     def topic(self, name: str) -> str:
         """Return the full topic name for ``name`` with the configured prefix."""
         return f"{self.topic_prefix}{name}"
@@ -177,3 +263,167 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> str:
         """Return the broker list without the ``kafka://`` scheme, for plain clients."""
         return ",".join(url.split("://", 1)[-1] for url in self.broker.split(";"))
+
+
+def env_name(field: str) -> str:
+    """Return the environment variable that sets ``field``, e.g. ``REDFIRE_WEB_PORT``."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}"
+
+
+def kafka_timing_problems(settings: Settings) -> list[str]:
+    """Return what faust, aiokafka or the broker would refuse in the consumer timing.
+
+    Checked against faust-streaming 0.15.3 and aiokafka 0.14.0:
+
+    * faust's consumer refuses ``broker_session_timeout > broker_request_timeout``
+      (``ImproperlyConfigured`` when the consumer starts).
+    * aiokafka sends JoinGroup with the plain request timeout, while the broker may hold
+      it for the whole rebalance timeout; past the request timeout aiokafka drops the
+      connection and rejoins, so a rebalance slower than that never completes.
+    * a heartbeat interval not below the session timeout expires every session
+      (aiokafka's heartbeat routine; Kafka's Java client refuses it outright).
+    * the broker answers INVALID_SESSION_TIMEOUT (fatal in aiokafka) outside
+      group.min.session.timeout.ms .. group.max.session.timeout.ms (6 s .. 30 min).
+    * (with the engine core's ``delivery_timeout_s``) a unit of work must wait at least a
+      request timeout for its writes: the producer may take that long to deliver one.
+    """
+    session = settings.session_timeout_s
+    request = settings.kafka_request_timeout_s
+    rebalance = settings.rebalance_timeout_s
+    session_env, request_env = env_name("session_timeout_s"), env_name("kafka_request_timeout_s")
+    rebalance_env, heartbeat_env = env_name("rebalance_timeout_s"), env_name("heartbeat_interval_s")
+    problems: list[str] = []
+    if not BROKER_MIN_SESSION_TIMEOUT_S <= session <= BROKER_MAX_SESSION_TIMEOUT_S:
+        problems.append(
+            f"{session_env}={_seconds(session)} is outside what a Kafka broker accepts by "
+            f"default (group.min.session.timeout.ms {_seconds(BROKER_MIN_SESSION_TIMEOUT_S)} s "
+            f"to group.max.session.timeout.ms {_seconds(BROKER_MAX_SESSION_TIMEOUT_S)} s); "
+            f"set {session_env}=10"
+        )
+    if session > request:
+        problems.append(
+            f"{session_env}={_seconds(session)} is greater than {request_env}="
+            f"{_seconds(request)}: faust refuses a consumer session longer than a request; "
+            f"set {session_env} to at most {_seconds(request)} (e.g. {session_env}="
+            f"{_seconds(min(10.0, request))}) or {request_env}={_seconds(session)}"
+        )
+    if rebalance > request:
+        problems.append(
+            f"{rebalance_env}={_seconds(rebalance)} is greater than {request_env}="
+            f"{_seconds(request)}: the broker may hold a JoinGroup request for the whole "
+            f"rebalance timeout and aiokafka gives up on it after the request timeout, so a "
+            f"slow rebalance would never finish; set {rebalance_env}={_seconds(request)} "
+            f"or {request_env}={_seconds(rebalance)}"
+        )
+    # The engine's unit of work waits REDFIRE_DELIVERY_TIMEOUT_S for its writes and stops
+    # the worker after that; the producer may take a whole request timeout to deliver or
+    # fail one. Read with getattr: the setting arrives with the engine core's settings.
+    delivery = getattr(settings, "delivery_timeout_s", None)
+    if isinstance(delivery, int | float) and delivery < request:
+        delivery_env = env_name("delivery_timeout_s")
+        problems.append(
+            f"{delivery_env}={_seconds(delivery)} is below {request_env}={_seconds(request)}: "
+            f"the worker would stop on writes the producer is still delivering; set "
+            f"{delivery_env}={_seconds(2 * request)}"
+        )
+    if settings.heartbeat_s >= session:
+        problems.append(
+            f"{heartbeat_env}={_seconds(settings.heartbeat_s)} is not below {session_env}="
+            f"{_seconds(session)}: every session would expire between two heartbeats; set "
+            f"{heartbeat_env}={_seconds(session / 3)} (a third of the session) or leave it unset"
+        )
+    return problems
+
+
+def security_problems(settings: Settings) -> list[str]:
+    """Return the Kafka security settings that cannot build credentials."""
+    protocol = settings.kafka_security_protocol
+    if not protocol.startswith("SASL"):
+        return []
+    missing = [
+        env_name(name)
+        for name in ("kafka_sasl_username", "kafka_sasl_password")
+        if not getattr(settings, name)
+    ]
+    if not missing:
+        return []
+    return [
+        f"{env_name('kafka_security_protocol')}={protocol} needs {' and '.join(missing)} "
+        f"(or {env_name('kafka_security_protocol')}=PLAINTEXT / SSL)"
+    ]
+
+
+def config_file_problems(settings: Settings) -> list[str]:
+    """Return what is wrong with the configured limits, rules and scenarios files.
+
+    The files are read and parsed here, so a worker refuses to start on a bad file
+    and the message names the file, the entry and the field.
+    """
+    parsers: tuple[tuple[str, Callable[[str, str], object]], ...] = (
+        ("limits_file", lambda text, source: parse_limits_yaml(text)),
+        ("rules_file", lambda text, source: parse_rules_yaml(text, source=source)),
+        ("scenarios_file", lambda text, source: parse_scenarios_yaml(text)),
+    )
+    problems: list[str] = []
+    for name, parse in parsers:
+        path: Path | None = getattr(settings, name)
+        if path is None:
+            continue
+        try:
+            parse(path.read_text(), str(path))
+        except OSError as error:
+            problems.append(f"{env_name(name)}={path} cannot be read: {error.strerror}")
+        except ValueError as error:
+            problems.append(f"{env_name(name)}={path}: {error}")
+    return problems
+
+
+class SettingsError(ValueError):
+    """Settings a worker cannot run with; the message names the variables to change."""
+
+    EXIT_CODE = 78  # EX_CONFIG (sysexits.h): configuration error
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """Return one line per invalid setting, naming its REDFIRE_* variable (secrets hidden)."""
+    lines = []
+    for problem in error.errors():
+        text = str(problem["msg"]).removeprefix("Value error, ")
+        if not problem["loc"]:
+            lines.extend(text.splitlines())
+            continue
+        field = str(problem["loc"][0])
+        shown = "(hidden)" if field in SECRET_FIELDS else repr(problem.get("input"))
+        lines.append(f"{env_name(field)}={shown}: {text}")
+    return "\n".join(f"  - {line}" for line in lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment, or raise ``SettingsError`` saying what to fix."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        message = "RedFire cannot start with these settings:\n" + describe_settings_error(error)
+        raise SettingsError(message) from None
+
+
+def refuse_to_start(error: SettingsError) -> NoReturn:
+    """Print the settings error to stderr and exit with EX_CONFIG, without a traceback."""
+    print(error, file=sys.stderr, flush=True)
+    raise SystemExit(SettingsError.EXIT_CODE)
+
+
+def settings_or_exit() -> Settings:
+    """Return the settings from the environment; exit naming the setting if invalid.
+
+    ``faust -A redfire worker`` reads its settings through here, so a bad value stops
+    the worker before it connects anywhere, with status 78 and a message on stderr.
+    """
+    try:
+        return load_settings()
+    except SettingsError as error:
+        refuse_to_start(error)

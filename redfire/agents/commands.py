@@ -18,6 +18,8 @@ from redfire import metrics
 from redfire.agents.context import AgentContext
 from redfire.agents.intake import Envelope, Intake
 from redfire.agents.stress import stress_account
+from redfire.risk import valuation
+from redfire.risk.commands import check_command
 from redfire.risk.limits import validate_changes
 from redfire.risk.positions import to_decimal
 from redfire.risk.rules import rule_from_payload
@@ -86,6 +88,11 @@ class CommandDesk:
         if uow.read(seen, envelope.partition, key) is not None:
             metrics.DUPLICATES.labels("risk_commands").inc()
             return
+        refusal = check_command(command.command, command.account, command.payload)
+        if refusal is not None:
+            log.warning("refused %s %s: %s", command.command, command.command_id, refusal.error)
+            await self.intake.dead_letter(envelope, uow, refusal.reason, refusal.error)
+            return
         try:
             if command.command == "RUN_STRESS":
                 await self.run_stress(Applied(command, envelope.partition, envelope.offset, uow))
@@ -123,8 +130,17 @@ class CommandDesk:
         record = account.record
         if record.command_offset >= applied.offset:
             return
+        holdings = self.state.market_value(account)
+        before = float(record.cash) + holdings
         record.cash = amount
         record.command_offset = applied.offset
+        # A deposit is not P&L: the equity marks move with the cash (risk.valuation.fund).
+        marks = valuation.fund(
+            valuation.EquityMarks(record.equity_high, record.day_start_equity, record.day),
+            before,
+            float(amount) + holdings,
+        )
+        record.equity_high, record.day_start_equity = marks.high_water, marks.day_start
         self.stage_account(applied, account.name)
 
     def set_trading_state(self, applied: Applied, state: TradingState) -> None:

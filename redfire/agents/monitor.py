@@ -168,7 +168,9 @@ class Monitor:
         self.ctx = ctx
         self.state = ctx.state
         settings = ctx.settings
-        self.snapshots = SnapshotBuilder(ctx.state, settings.var_method.value)
+        self.snapshots = SnapshotBuilder(
+            ctx.state, settings.var_method.value, marks_start_unfunded=settings.default_cash > 0
+        )
         self.rules = RuleRunner(ctx)
         self.interval_ms = int(settings.snapshot_interval * 1000)
         self.stress_interval_ms = int(settings.stress_interval_s * 1000)
@@ -231,7 +233,7 @@ class Monitor:
         account.changed = False
         account.published_ms = now
         account.last_snapshot = snapshot
-        values = rule_metrics(snapshot, stress_loss, account)
+        values = rule_metrics(outcome.metrics, stress_loss)
         fired = await self.rules.run(
             account.name, account.rule_states, values, now, account.partition, uow
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redfire.risk import valuation
 from redfire.risk.checks import CheckResult, OrderContext, failures
 from redfire.risk.limits import Limits
 from redfire.risk.measures import IncrementalVaR, InsufficientHistory
@@ -121,7 +122,7 @@ class PreTrade:
             net_exposure=value.net,
             symbol_exposure=value.symbol_exposure,
             daily_pnl=0.0 if day_start is None else value.equity - day_start,
-            drawdown=drawdown(record.equity_high, value.equity),
+            drawdown=valuation.drawdown(value.equity, record.equity_high) or 0.0,
             trading_state=stricter(record.trading_state, self.state.config.firm_trading_state()),
             active_order_count=len(account.live),
             recent_order_count=flow.orders.count(order.ts, limits.order_rate_window_ms),
@@ -144,12 +145,6 @@ class PreTrade:
         ctx = self.context(account, order, duplicate, reserved_by_replaced)
         failed = failures(ctx, limits)
         return Verdict(reasons_of(failed), ctx.var_before, ctx.var_after, ctx.reference_price)
-
-
-def drawdown(equity_high: float | None, equity: float) -> float:
-    """Return the fall from the equity high-water mark, as a fraction of it."""
-    high = max(equity_high or equity, equity)
-    return 0.0 if high <= 0 else (high - equity) / high
 
 
 def reasons_of(failed: list[CheckResult]) -> tuple[Reason, ...]:

@@ -6,12 +6,15 @@ marks (high-water mark, start-of-day equity) and score its live VaR backtest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from redfire.risk import valuation
 from redfire.risk.backtest import traffic_light
 from redfire.risk.incremental import RiskBook
 from redfire.risk.measures import InsufficientHistory
+from redfire.risk.rule_metrics import MetricInputs, metric_values
+from redfire.risk.valuation import EquityMarks
 from redfire.risk.vocabulary import stricter
 from redfire.schemas.records import RiskSnapshot, SnapshotPosition
 from redfire.state.account import AccountAggregate
@@ -19,9 +22,6 @@ from redfire.state.worker import WorkerState
 
 BACKTEST_BARS = 250
 BACKTEST_CONFIDENCE = 0.99
-NO_EQUITY_LEVERAGE = 1e12
-LIGHT_LEVEL = {"GREEN": 0.0, "YELLOW": 1.0, "RED": 2.0}
-DAY_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +50,10 @@ class Holding:
 
 @dataclass(slots=True)
 class SnapshotOutcome:
-    """A snapshot and what building it changed (for the caller to stage)."""
+    """A snapshot, its rule metrics, and what building it changed (for the caller to stage)."""
 
     snapshot: RiskSnapshot
+    metrics: MetricInputs
     marks_changed: bool
     backtest_changed: bool
 
@@ -62,13 +63,6 @@ def var_figures(book: RiskBook | InsufficientHistory) -> VaRFigures:
     if isinstance(book, InsufficientHistory):
         return VaRFigures()
     return VaRFigures(book.result(0.95).var, book.result(0.99).var, book.result(0.975).es)
-
-
-def leverage(gross: float, equity: float) -> float:
-    """Return gross exposure / equity; a huge number when exposure has no equity behind it."""
-    if gross == 0:
-        return 0.0
-    return gross / equity if equity > 0 else NO_EQUITY_LEVERAGE
 
 
 def holdings(state: WorkerState, account: AccountAggregate) -> list[Holding]:
@@ -94,9 +88,12 @@ def holdings(state: WorkerState, account: AccountAggregate) -> list[Holding]:
 class SnapshotBuilder:
     """Value an account, move its marks and backtest, and produce its snapshot."""
 
-    def __init__(self, state: WorkerState, var_method: str) -> None:
+    def __init__(self, state: WorkerState, var_method: str, marks_start_unfunded: bool) -> None:
         self.state = state
         self.var_method = var_method
+        # With a positive REDFIRE_DEFAULT_CASH an account is funded from the start, so its
+        # high-water mark may start before any SET_CASH (risk.valuation.mark_equity).
+        self.marks_start_unfunded = marks_start_unfunded
 
     def build(self, account: AccountAggregate, now_ms: int) -> SnapshotOutcome:
         held = holdings(self.state, account)
@@ -104,12 +101,16 @@ class SnapshotBuilder:
         gross = sum(abs(h.market_value) for h in held)
         cash = float(account.cash)
         equity = cash + net
-        marks_changed = self.mark_equity(account, equity, now_ms)
+        marks = self.mark_equity(account, equity, now_ms)
+        marks_changed = marks != EquityMarks(*self.marks_of(account))
         record = account.record
-        high = record.equity_high if record.equity_high is not None else equity
-        drawdown = 0.0 if high <= 0 else max(0.0, (high - equity) / high)
-        day_start = record.day_start_equity
-        daily = equity - (day_start if day_start is not None else equity)
+        record.equity_high, record.day_start_equity, record.day = (
+            marks.high_water,
+            marks.day_start,
+            marks.day,
+        )
+        drawdown = valuation.drawdown(equity, marks.high_water)
+        daily = valuation.daily_pnl(equity, marks)
         var = var_figures(self.state.books.book(account, now_ms))
         backtest, backtest_changed = self.update_backtest(account, held, var.var_99)
         open_positions = [h for h in held if h.qty != 0]
@@ -124,11 +125,11 @@ class SnapshotBuilder:
             cash=cash,
             gross_exposure=gross,
             net_exposure=net,
-            leverage=leverage(gross, equity),
+            leverage=valuation.leverage(gross, equity),
             realized_pnl=realized,
             unrealized_pnl=unrealized,
-            daily_pnl=daily,
-            drawdown=drawdown,
+            daily_pnl=0.0 if daily is None else daily,
+            drawdown=0.0 if drawdown is None else drawdown,
             var_method=self.var_method,
             concentration=0.0 if gross == 0 else max(abs(h.market_value) for h in held) / gross,
             trading_state=stricter(record.trading_state, self.state.config.firm_trading_state()),
@@ -144,19 +145,38 @@ class SnapshotBuilder:
             traffic_light=backtest.light,
             reject_ratio=account.flow.reject_ratio(),
         )
-        return SnapshotOutcome(snapshot, marks_changed, backtest_changed)
+        metrics = MetricInputs(
+            equity=equity,
+            cash=cash,
+            gross_exposure=gross,
+            net_exposure=net,
+            realized_pnl=realized,
+            unrealized_pnl=unrealized,
+            largest_exposure=valuation.largest_exposure(h.market_value for h in held),
+            open_positions=len(open_positions),
+            daily_pnl=daily,
+            drawdown=drawdown,
+            live_orders=len(account.live),
+            var_95=var.var_95,
+            var_99=var.var_99,
+            es_975=var.es_975,
+            var_exceptions=backtest.exceptions,
+            backtest_bars=backtest.bars,
+            traffic_light=backtest.light,
+            reject_ratio=snapshot.reject_ratio,
+            orders_per_s=account.flow.orders_per_s(),
+        )
+        return SnapshotOutcome(snapshot, metrics, marks_changed, backtest_changed)
 
     @staticmethod
-    def mark_equity(account: AccountAggregate, equity: float, now_ms: int) -> bool:
-        """Move the high-water mark and start-of-day equity; return True if they changed."""
+    def marks_of(account: AccountAggregate) -> tuple[float | None, float | None, int | None]:
         record = account.record
-        day = now_ms // DAY_MS
-        day_start = record.day_start_equity if record.day == day else equity
-        high = equity if record.equity_high is None else max(record.equity_high, equity)
-        if (high, day_start, day) == (record.equity_high, record.day_start_equity, record.day):
-            return False
-        record.equity_high, record.day_start_equity, record.day = high, day_start, day
-        return True
+        return record.equity_high, record.day_start_equity, record.day
+
+    def mark_equity(self, account: AccountAggregate, equity: float, now_ms: int) -> EquityMarks:
+        """Return the account's equity marks after seeing ``equity`` now."""
+        marks = EquityMarks(*self.marks_of(account))
+        return valuation.mark_equity(marks, equity, now_ms, self.marks_start_unfunded)
 
     def update_backtest(
         self, account: AccountAggregate, held: list[Holding], var_99: float | None
@@ -198,37 +218,8 @@ class SnapshotBuilder:
         return total
 
 
-def rule_metrics(
-    snapshot: RiskSnapshot, stress_loss: float | None, account: AccountAggregate | None
-) -> dict[str, float]:
-    """Return every metric a monitoring rule may name, for one snapshot."""
-    values: dict[str, float] = {
-        name: float(getattr(snapshot, name))
-        for name in (
-            "equity",
-            "cash",
-            "gross_exposure",
-            "net_exposure",
-            "leverage",
-            "realized_pnl",
-            "unrealized_pnl",
-            "daily_pnl",
-            "drawdown",
-            "concentration",
-            "reject_ratio",
-            "backtest_bars",
-        )
-    }
-    for name in ("var_95", "var_99", "es_975", "var_exceptions"):
-        value = getattr(snapshot, name)
-        if value is not None:
-            values[name] = float(value)
-    if snapshot.var_95 is not None and snapshot.equity > 0:
-        values["var_equity_ratio"] = snapshot.var_95 / snapshot.equity
-    if snapshot.traffic_light is not None:
-        values["traffic_light"] = LIGHT_LEVEL[snapshot.traffic_light]
+def rule_metrics(metrics: MetricInputs, stress_loss: float | None) -> dict[str, float]:
+    """Return every metric a monitoring rule may name that has evidence (risk.rule_metrics)."""
     if stress_loss is not None:
-        values["stress_loss"] = stress_loss
-    if account is not None:
-        values["orders_per_s"] = account.flow.orders_per_s()
-    return values
+        metrics = replace(metrics, stress_loss=stress_loss)
+    return metric_values(metrics)

@@ -19,11 +19,10 @@ def demo(
         None, help="Use this Kafka (kafka://host:port) instead of the embedded Tansu broker."
     ),
 ) -> None:
-    """Run broker + worker + a seeded feed and print order decisions as they arrive."""
+    """Run broker + worker + a seeded feed; show decisions, alerts and accounts as they change."""
     from redfire.cli.demo import run_demo
 
-    count = run_demo(seconds, broker, console)
-    console.print(f"{count} decisions printed")
+    run_demo(seconds, broker, console)
 
 
 @app.command("broker")

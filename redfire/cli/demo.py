@@ -1,185 +1,102 @@
-"""``redfire demo``: embedded broker + worker + a small seeded feed, decisions printed."""
+"""``redfire demo``: embedded broker + worker + a seeded feed, shown in 80 columns.
+
+The first minute, in order:
+
+1. the embedded Tansu broker (or ``--broker``) and one worker start;
+2. the feed sets each account's cash and sends 60 days of closes, so VaR has history;
+3. it waits, polling the worker's own routes (``GET /accounts/{a}/positions``,
+   ``GET /market/{symbol}``), until the worker shows that cash, the history and a fresh
+   price for every symbol: no order is sent before, so no decision is about start-up;
+4. ticks and orders stream (``redfire.cli.demo_feed`` tells the story); the demo plays the
+   gateway and fills approved orders. Decisions and alerts are printed as they arrive, and a
+   table shows each account's equity, VaR99, the limit closest to being reached and its
+   trading state;
+5. at the end (``--seconds`` after the start, or Ctrl-C) a summary, and everything started is
+   stopped.
+"""
 
 from __future__ import annotations
 
 import json
-import random
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from rich.console import Console
+from rich.live import Live
 
+from redfire.cli.demo_feed import (
+    ACCOUNTS,
+    HISTORY_DAYS,
+    OPENING_CASH,
+    SYMBOLS,
+    DemoFeed,
+    Record,
+    key_of,
+)
+from redfire.cli.demo_view import DemoView
+from redfire.cli.readiness import NotReady, WorkerHttp, funded, priced, wait_until
 from redfire.embedded import EmbeddedBroker, free_port, start_tansu
-from redfire.risk.markets import market_of, tick_size
 from redfire.settings import Settings
 from redfire.streams.admin import ensure_topics
 from redfire.worker_process import start_worker, stop_worker
 
-SYMBOLS = {"AAPL": 190.0, "MSFT": 410.0, "600519.SH": 1700.0, "0700.HK": 300.0}
-ACCOUNTS = ("ACC-1", "ACC-2", "ACC-3")
-DAY_MS = 24 * 3600 * 1000
+OUTPUTS = ("order_decisions", "risk_alerts", "risk_metrics", "dead_letters")
+STEP_S = 0.5  # one step: a tick per symbol and one order
+ACCOUNT_LINES_EVERY_S = 10.0  # when the output is not a terminal (no live table)
 
 
 @dataclass
-class Feed:
-    """A deterministic stream of ticks and orders for the demo."""
+class DemoRun:
+    """What one demo run saw, for its caller (and its test)."""
 
-    seed: int = 7
+    view: DemoView
+    ready_after_s: float | None = None
+    orders_sent: int = 0
+    started: float = field(default_factory=time.monotonic)
 
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
-        self.prices = dict(SYMBOLS)
-        self.order_no = 0
-        self.sent: dict[str, dict[str, Any]] = {}
-
-    def opening(self, ts: int, days: int = 60) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Yield the cash of each account and ``days`` of daily closes, for VaR history."""
-        for account in ACCOUNTS:
-            yield (
-                "risk_commands",
-                {
-                    "command_id": f"demo-cash-{account}-{ts}",
-                    "command": "SET_CASH",
-                    "account": account,
-                    "payload": {"cash": 5_000_000},
-                    "ts": ts,
-                },
-            )
-        for day in range(days, 0, -1):
-            yield from self.ticks(ts - day * DAY_MS, vol=0.015)
-
-    def fill_for(self, decision: dict[str, Any], ts: int) -> dict[str, Any] | None:
-        """Return a gateway fill for about half of the approved orders."""
-        if decision["decision"] != "APPROVED" or self.rng.random() < 0.5:
-            return None
-        order = self.sent[decision["order_id"]]
-        return {
-            "fill_id": f"fill-{order['order_id']}",
-            "order_id": order["order_id"],
-            "account": order["account"],
-            "symbol": order["symbol"],
-            "side": order["side"],
-            "qty": order["qty"],
-            "price": order["price"],
-            "fee": round(order["qty"] * order["price"] * 0.0003, 2),
-            "ts": ts,
-        }
-
-    def ticks(self, ts: int, vol: float = 0.002) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Yield one tick per symbol, a small random walk."""
-        for symbol in self.prices:
-            self.prices[symbol] *= 1 + self.rng.gauss(0, vol)
-            price = round(self.prices[symbol], 2)
-            yield "ticks", {"symbol": symbol, "ts": ts, "price": price, "volume": 100}
-
-    def order(self, ts: int) -> tuple[str, dict[str, Any] | bytes]:
-        """Return one order request; now and then a deliberately bad one."""
-        self.order_no += 1
-        if self.order_no % 11 == 0:
-            return "orders", b'{"order_id": "broken", "qty": "lots"'
-        symbol = self.rng.choice([*self.prices, "UNKNOWN"])
-        price = on_tick_grid(
-            symbol, self.prices.get(symbol, 10.0) * (1 + self.rng.uniform(-0.01, 0.01))
-        )
-        order = {
-            "order_id": f"demo-{self.order_no}",
-            "account": self.rng.choice(ACCOUNTS),
-            "symbol": symbol,
-            "side": self.rng.choice(["BUY", "SELL"]),
-            "qty": self.rng.choice([100, 200, 500]),
-            "price": price,
-            "order_type": "LIMIT",
-            "ts": ts,
-        }
-        self.sent[str(order["order_id"])] = order
-        return "orders", order
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
 
 
-def on_tick_grid(symbol: str, price: float) -> float:
-    """Round a price to its market's tick, as a real strategy would."""
-    tick = float(tick_size(market_of(symbol), price, symbol))
-    return round(round(price / tick) * tick, 4)
+def worker_env(broker_url: str, workdir: Path, web_port: int) -> dict[str, str]:
+    """Return the demo worker's settings: shipped defaults except where it runs."""
+    return {
+        "REDFIRE_BROKER": broker_url,
+        "REDFIRE_APP_ID": f"redfire-demo-{int(time.time())}",
+        "REDFIRE_PARTITIONS": "1",  # one worker on the embedded broker
+        "REDFIRE_DATADIR": str(workdir / "data"),
+        "REDFIRE_WEB_PORT": str(web_port),
+        # Tansu waits a whole rebalance timeout before a group forms: keep it short.
+        "REDFIRE_REBALANCE_TIMEOUT_S": "3",
+    }
 
 
-def key_of(topic: str, value: dict[str, Any] | bytes) -> bytes:
-    """Return the key a well-behaved producer uses for ``value``."""
-    if isinstance(value, bytes):
-        return b"ACC-1"
-    return str(value["symbol" if topic == "ticks" else "account"]).encode()
-
-
-def send_opening(producer: Producer, feed: Feed) -> None:
-    """Send the accounts' cash and the price history before the live feed."""
-    for topic, value in feed.opening(int(time.time() * 1000)):
-        produce(producer, topic, value)
-    producer.flush(10)
-
-
-def produce(producer: Producer, topic: str, value: dict[str, Any] | bytes) -> None:
-    """Send one record as JSON with the Java-compatible partitioner."""
-    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
-    producer.produce(topic, key=key_of(topic, value), value=raw)
-
-
-def decision_consumer(bootstrap: str) -> Consumer:
-    """Return a group-less consumer on order_decisions (no rebalance wait)."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "redfire-demo", "enable.auto.commit": False}
-    )
-    consumer.assign([TopicPartition("order_decisions", 0, 0)])
-    return consumer
-
-
-def print_decision(console: Console, raw: bytes) -> dict[str, Any]:
-    """Print one decision as a line a trader can read; return it."""
-    decision: dict[str, Any] = json.loads(raw)
-    colour = "green" if decision["decision"] == "APPROVED" else "red"
-    reasons = "; ".join(r["message"] for r in decision["reasons"])
-    var = decision.get("var_after")
-    before = decision["var_before"] or 0.0
-    var_text = "" if var is None else f"VaR99 {max(before, 0):,.0f}→{max(var, 0):,.0f}"
-    console.print(
-        f"[{colour}]{decision['decision']:<8}[/] {decision['order_id']:<10} "
-        f"{decision['account']:<6} {decision['symbol']:<10} "
-        f"{decision['latency_us']:>6} µs  {var_text}  {reasons}"
-    )
-    return decision
-
-
-def run_demo(seconds: float, broker_url: str | None, console: Console) -> int:
-    """Run the whole demo; return the number of decisions printed."""
+def run_demo(seconds: float, broker_url: str | None, console: Console, seed: int = 7) -> DemoRun:
+    """Run the whole demo for ``seconds`` from now; return what it saw."""
+    run = DemoRun(DemoView(ACCOUNTS))
     workdir = Path(tempfile.mkdtemp(prefix="redfire-demo-"))
     broker: EmbeddedBroker | None = None
     if broker_url is None:
         broker = start_tansu(port=free_port(), log_file=workdir / "tansu.log")
         broker_url = broker.url
         console.print(f"[bold]embedded Tansu broker[/] on {broker.bootstrap}")
-    bootstrap = broker_url.split("://", 1)[-1]
-    env = {
-        "REDFIRE_BROKER": broker_url,
-        "REDFIRE_APP_ID": f"redfire-demo-{int(time.time())}",
-        "REDFIRE_PARTITIONS": "1",
-        "REDFIRE_DATADIR": str(workdir / "data"),
-        "REDFIRE_WEB_PORT": str(free_port()),
-        "REDFIRE_REBALANCE_TIMEOUT_S": "3",
-        "REDFIRE_SESSION_TIMEOUT_S": "10",
-    }
+    web_port = free_port()
     # Create the topics first, so the feed cannot auto-create them with other counts.
     ensure_topics(Settings(broker=broker_url, partitions=1))
-    worker = start_worker(env, workdir / "worker.log")
+    worker = start_worker(worker_env(broker_url, workdir, web_port), workdir / "worker.log")
     console.print(f"worker pid {worker.pid}, logs in {workdir}")
     try:
-        printed = stream_demo(seconds, bootstrap, console, worker)
+        stream_demo(run, seconds, broker_url.split("://", 1)[-1], web_port, console, worker, seed)
         if worker.poll() is not None:
             console.print(f"[red]worker exited[/]; see {workdir / 'worker.log'}")
-        return printed
+        return run
     finally:
         stop_worker(worker)
         if broker is not None:
@@ -187,47 +104,195 @@ def run_demo(seconds: float, broker_url: str | None, console: Console) -> int:
         console.print("[bold]stopped[/]: worker and broker are down")
 
 
-def stream_demo(
-    seconds: float, bootstrap: str, console: Console, worker: subprocess.Popen[bytes]
-) -> int:
-    """Feed ticks and orders and print decisions until time runs out or Ctrl-C."""
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
-    feed = Feed()
-    deadline = time.monotonic() + seconds
-    consumer: Consumer | None = None
-    printed = 0
-    send_opening(producer, feed)
+@contextmanager
+def stop_on_ctrl_c() -> Iterator[dict[str, bool]]:
+    """Yield a flag that Ctrl-C sets, instead of raising KeyboardInterrupt mid-send."""
     stop = {"now": False}
     previous = signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
     try:
-        while time.monotonic() < deadline and not stop["now"] and worker.poll() is None:
-            ts = int(time.time() * 1000)
-            for topic, value in feed.ticks(ts):
-                produce(producer, topic, value)
-            produce(producer, *feed.order(ts))
-            producer.flush(5)
-            consumer = consumer or decision_consumer(bootstrap)
-            for decision in drain(consumer, console, wait=0.5):
-                printed += 1
-                fill = feed.fill_for(decision, int(time.time() * 1000))
-                if fill is not None:
-                    produce(producer, "fills", fill)
+        yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
-        if consumer is not None:
+
+
+def stream_demo(
+    run: DemoRun,
+    seconds: float,
+    bootstrap: str,
+    web_port: int,
+    console: Console,
+    worker: subprocess.Popen[bytes],
+    seed: int,
+) -> None:
+    """Open the accounts, wait for the worker, then stream until time runs out."""
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+    feed = DemoFeed(seed)
+    deadline = run.started + seconds
+    http = WorkerHttp(f"http://127.0.0.1:{web_port}")
+    with stop_on_ctrl_c() as stop:
+
+        def going() -> bool:
+            return not stop["now"] and worker.poll() is None
+
+        try:
+            open_accounts(run, feed, producer, http, console, deadline, going)
+        except NotReady as exc:
+            console.print(f"[red]the worker is not ready[/]: {exc}")
+            return
+        consumer = output_consumer(bootstrap)
+        try:
+            trade(run, feed, producer, consumer, console, deadline, going)
+        finally:
             consumer.close()
-    return printed
+    for line in run.view.summary(run.elapsed()):
+        console.print(line)
 
 
-def drain(consumer: Consumer, console: Console, wait: float) -> list[dict[str, Any]]:
-    """Print and return every decision that arrives within ``wait`` seconds."""
-    decisions = []
-    deadline = time.monotonic() + wait
+def open_accounts(
+    run: DemoRun,
+    feed: DemoFeed,
+    producer: Producer,
+    http: WorkerHttp,
+    console: Console,
+    deadline: float,
+    going: Callable[[], bool],
+) -> None:
+    """Send cash and history; return once the worker shows them and fresh prices."""
+    now = now_ms()
+    send(producer, [*feed.cash_commands(now), *feed.history(now)])
+    console.print(
+        f"sent cash for {len(ACCOUNTS)} accounts and {HISTORY_DAYS} days of closes; "
+        "waiting for the worker to apply them"
+    )
+    cash = dict.fromkeys(ACCOUNTS, float(OPENING_CASH))
+    wait_until(lambda: funded(http, cash), deadline, going)
+    # N daily closes give N - 2 returns while the last day's bar is open; today's first
+    # tick closes it and the window holds N - 1.
+    wait_until(lambda: priced(http, SYMBOLS, 0, HISTORY_DAYS - 2), deadline, going)
+    fresh = now_ms()
+    send(producer, list(feed.ticks(fresh)))
+    wait_until(lambda: priced(http, SYMBOLS, fresh, HISTORY_DAYS - 1), deadline, going)
+    run.ready_after_s = run.elapsed()
+    console.print(
+        f"[bold]ready after {run.ready_after_s:.1f} s[/]: cash set, VaR history loaded, "
+        "prices fresh; trading starts"
+    )
+
+
+def trade(
+    run: DemoRun,
+    feed: DemoFeed,
+    producer: Producer,
+    consumer: Consumer,
+    console: Console,
+    deadline: float,
+    going: Callable[[], bool],
+) -> None:
+    """Stream ticks and orders, print what comes back, fill approvals, until the deadline.
+
+    In a terminal the account table stays live below the scrolling lines; otherwise (a pipe,
+    a log) the accounts are printed as lines every ``ACCOUNT_LINES_EVERY_S`` seconds.
+    """
+    if console.is_terminal:
+        with Live(run.view.account_table(), console=console, auto_refresh=False) as live:
+
+            def refresh() -> None:
+                live.update(run.view.account_table(), refresh=True)
+
+            stream_steps(run, feed, producer, consumer, live.console, deadline, going, refresh)
+        return
+    printed_at = [time.monotonic()]
+
+    def print_accounts() -> None:
+        if time.monotonic() - printed_at[0] >= ACCOUNT_LINES_EVERY_S:
+            printed_at[0] = time.monotonic()
+            for line in run.view.account_lines():
+                console.print(line)
+
+    stream_steps(run, feed, producer, consumer, console, deadline, going, print_accounts)
+    for line in run.view.account_lines():
+        console.print(line)
+
+
+def stream_steps(
+    run: DemoRun,
+    feed: DemoFeed,
+    producer: Producer,
+    consumer: Consumer,
+    console: Console,
+    deadline: float,
+    going: Callable[[], bool],
+    show_accounts: Callable[[], None],
+) -> None:
+    """Send a step of ticks and one order, then handle what arrives for ``STEP_S``."""
+    trading_since = time.monotonic()
+    while time.monotonic() < deadline and going():
+        step = now_ms()
+        send(producer, [*feed.live_ticks(step, time.monotonic() - trading_since), feed.order(step)])
+        run.orders_sent += 1
+        for message in poll(consumer, STEP_S):
+            handle(run, feed, producer, console, message)
+        show_accounts()
+
+
+def handle(
+    run: DemoRun, feed: DemoFeed, producer: Producer, console: Console, message: Message
+) -> None:
+    """Show one output record; answer an approval with the gateway's fill."""
+    raw = message.value()
+    if raw is None:
+        return
+    value = json.loads(raw)
+    topic = message.topic()
+    if topic == "order_decisions":
+        for line in run.view.on_decision(value, feed.sent.get(value["order_id"])):
+            console.print(line)
+        feed.observe(value)
+        fill = feed.fill_for(value, now_ms())
+        if fill is not None:
+            send(producer, [("fills", fill)])
+    elif topic == "risk_alerts":
+        console.print(run.view.on_alert(value, run.elapsed()))
+    elif topic == "risk_metrics":
+        run.view.on_snapshot(value)
+    elif topic == "dead_letters":
+        run.view.on_dead_letter(value)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def send(producer: Producer, records: list[Record]) -> None:
+    """Send records as JSON (bytes as they are), keyed as a well-behaved producer would."""
+    for topic, value in records:
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        producer.produce(topic, key=key_of(topic, value), value=raw)
+    producer.flush(10)
+
+
+def output_consumer(bootstrap: str) -> Consumer:
+    """Return a group-less consumer on every partition of the output topics, from the start."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "redfire-demo", "enable.auto.commit": False}
+    )
+    metadata = consumer.list_topics(timeout=10)
+    consumer.assign(
+        [
+            TopicPartition(topic, partition, 0)
+            for topic in OUTPUTS
+            for partition in metadata.topics[topic].partitions
+        ]
+    )
+    return consumer
+
+
+def poll(consumer: Consumer, seconds: float) -> list[Message]:
+    """Return every record that arrives within ``seconds``."""
+    messages = []
+    deadline = time.monotonic() + seconds
     while (remaining := deadline - time.monotonic()) > 0:
         message = consumer.poll(remaining)
-        if message is None or message.error():
-            continue
-        value = message.value()
-        if value is not None:
-            decisions.append(print_decision(console, value))
-    return decisions
+        if message is not None and not message.error():
+            messages.append(message)
+    return messages

@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from redfire.risk.validation import InvalidField
+
 LimitValue = float | int | bool | str | frozenset[str] | Mapping[str, float] | None
 DEFAULT_ACCOUNT_KEYS = frozenset({"*"})
 
@@ -177,26 +179,50 @@ def limit_docs() -> dict[str, str]:
     }
 
 
+EXPECTED: Mapping[Kind, str] = MappingProxyType(
+    {
+        Kind.AMOUNT: "a finite number >= 0",
+        Kind.FRACTION: "a fraction in (0, 1] (write 5% as 0.05)",
+        Kind.POSITIVE: "a finite number > 0",
+        Kind.COUNT: "a whole number >= 0",
+        Kind.DURATION_MS: "a whole number of ms > 0",
+        Kind.FLAG: "true or false",
+        Kind.SYMBOLS: "a list of symbols",
+        Kind.SYMBOL_AMOUNTS: "a mapping of symbol to a number >= 0",
+        Kind.NAME: "a non-empty name",
+    }
+)
+
+
+def expected(kind: Kind) -> str:
+    """Return what a limit of ``kind`` accepts, in words."""
+    return EXPECTED.get(kind, f"a value of kind {kind.value}")
+
+
 def coerce_limit(name: str, value: object) -> LimitValue:
-    """Return ``value`` converted to the type of limit ``name``; raise ValueError if invalid."""
+    """Return ``value`` converted to the type of limit ``name``.
+
+    Raise ``InvalidField`` naming the limit, the bad value and what it accepts.
+    """
     spec = _field_spec(name)
+    kind: Kind = spec.metadata["kind"]
     if value is None or (isinstance(value, str) and value.strip().lower() in {"off", "none"}):
         if spec.metadata["optional"]:
             return None
-        raise ValueError(f"limit {name} cannot be switched off (null); give a value")
-    kind: Kind = spec.metadata["kind"]
+        raise InvalidField(name, value, f"cannot be switched off (null); give {expected(kind)}")
     try:
         return _COERCERS[kind](value)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"limit {name}: {error}") from None
+        switch = ", or null to switch it off" if spec.metadata["optional"] else ""
+        raise InvalidField(name, value, f"expected {expected(kind)}{switch} ({error})") from None
 
 
 def _field_spec(name: str) -> Any:
-    """Return the dataclass field of limit ``name``; raise ValueError listing the valid names."""
+    """Return the dataclass field of limit ``name``; raise InvalidField listing the names."""
     spec = _SPECS.get(name)
     if spec is not None:
         return spec
-    raise ValueError(f"unknown limit {name!r}; valid limits: {', '.join(LIMIT_NAMES)}")
+    raise InvalidField("limit", name, "not a known limit", LIMIT_NAMES)
 
 
 def _number(value: object) -> float:

@@ -26,6 +26,11 @@ Payloads (``ADD_RULE``, YAML) use the field names below; ``frequency``/``cooldow
 for ``frequency_ms``/``cooldown_ms`` and may be numbers (ms), durations (``"500ms"``, ``"5s"``,
 ``"1m"``, ``"1h"``, ``"1d"``) or seed 000's names (``REAL_TIME``, ``SECOND``, ``MINUTE``,
 ``HOURLY``, ``DAILY``); ``metric_name`` is accepted for ``metric``.
+
+Validation: ``metric`` must be in the catalogue (``rule_metrics.RULE_METRICS``; seed aliases
+such as ``var_95_ratio`` are stored under the catalogue name), because a rule on an unknown
+metric would never fire. Every refusal is an ``InvalidField`` naming the rule, the field, the
+bad value and the valid choices.
 """
 
 from __future__ import annotations
@@ -38,6 +43,15 @@ from types import MappingProxyType
 from typing import Any
 
 import yaml
+
+from redfire.risk.rule_metrics import RULE_METRICS, canonical_metric
+from redfire.risk.validation import (
+    MISSING,
+    InvalidField,
+    finite_number,
+    require_choice,
+    require_known_fields,
+)
 
 
 def _close(value: float, threshold: float) -> bool:
@@ -101,31 +115,33 @@ class MonitoringRule:
     description: str = ""
 
     def __post_init__(self) -> None:
+        try:
+            self._validate()
+        except InvalidField as error:
+            raise error.within(f"rule {self.rule_id!r}") from None
+
+    def _validate(self) -> None:
         for text_field in ("rule_id", "name", "metric"):
             value = getattr(self, text_field)
-            _require(
-                isinstance(value, str) and value != "", f"{text_field} must be a non-empty string"
-            )
-        _require_choice("comparison", self.comparison, tuple(COMPARISONS))
-        _require_choice("severity", self.severity, SEVERITIES)
-        _require_choice("scope", self.scope, SCOPES)
-        _require_choice("action", self.action, ACTIONS)
-        _require(
-            not isinstance(self.threshold, bool)
-            and isinstance(self.threshold, int | float)
-            and math.isfinite(self.threshold),
-            f"threshold must be a finite number, got {self.threshold!r}",
-        )
+            if not isinstance(value, str) or value == "":
+                raise InvalidField(text_field, value, "expected a non-empty string")
+        if self.metric not in RULE_METRICS:
+            canonical_metric(self.metric)  # raises, listing the catalogue
+        require_choice("comparison", self.comparison, tuple(COMPARISONS))
+        require_choice("severity", self.severity, SEVERITIES)
+        require_choice("scope", self.scope, SCOPES)
+        require_choice("action", self.action, ACTIONS)
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, int | float):
+            raise InvalidField("threshold", self.threshold, "expected a finite number")
+        finite_number("threshold", self.threshold)
         for duration in ("frequency_ms", "cooldown_ms"):
             value = getattr(self, duration)
-            _require(
-                isinstance(value, int) and not isinstance(value, bool) and value >= 0,
-                f"{duration} must be a whole number of ms >= 0, got {value!r}",
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidField(duration, value, "expected a whole number of ms >= 0")
+        if self.account is not None and self.scope != "account":
+            raise InvalidField(
+                "account", self.account, f"only meaningful with scope 'account', not {self.scope!r}"
             )
-        _require(
-            self.account is None or self.scope == "account",
-            f"account is only meaningful with scope 'account', got scope {self.scope!r}",
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +162,6 @@ class RuleOutcome:
     transition: str | None
     value: float | None
     reason: str
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(f"invalid monitoring rule: {message}")
-
-
-def _require_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    _require(value in choices, f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def applies_to(rule: MonitoringRule, account: str) -> bool:
@@ -233,11 +240,12 @@ _REQUIRED = ("rule_id", "metric", "comparison", "threshold")
 
 def parse_duration_ms(value: object, name: str = "duration") -> int:
     """Return milliseconds from a number (ms), a duration string or a named frequency."""
+    expected = f"expected ms, a duration like '5s' or one of {', '.join(NAMED_FREQUENCIES_MS)}"
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be a duration, got {value!r}")
+        raise InvalidField(name, value, expected)
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0 or value != int(value):
-            raise ValueError(f"{name} must be a whole number of ms >= 0, got {value!r}")
+            raise InvalidField(name, value, "expected a whole number of ms >= 0")
         return int(value)
     if isinstance(value, str):
         named = NAMED_FREQUENCIES_MS.get(value.strip().upper())
@@ -246,31 +254,37 @@ def parse_duration_ms(value: object, name: str = "duration") -> int:
         match = _DURATION.match(value)
         if match:
             return round(float(match.group(1)) * _DURATION_UNITS_MS[match.group(2) or "ms"])
-    raise ValueError(
-        f"{name} must be ms, a duration like '5s' or one of "
-        f"{', '.join(NAMED_FREQUENCIES_MS)}, got {value!r}"
-    )
+    raise InvalidField(name, value, expected)
 
 
 def rule_from_payload(payload: Mapping[str, Any]) -> MonitoringRule:
-    """Build a rule from an ``ADD_RULE`` payload or a YAML entry; raise ValueError if invalid."""
+    """Build a rule from an ``ADD_RULE`` payload or a YAML entry.
+
+    Raise ``InvalidField`` naming the rule, the field, the bad value and the valid choices.
+    """
     if not isinstance(payload, Mapping):
-        raise ValueError(f"a monitoring rule must be a mapping, got {payload!r}")
+        raise InvalidField("rule", payload, "expected a mapping of rule fields")
     values = {_ALIASES.get(str(key), str(key)): value for key, value in payload.items()}
-    unknown = sorted(set(values) - set(RULE_FIELDS))
-    if unknown:
-        raise ValueError(f"unknown rule fields {unknown}; valid fields: {', '.join(RULE_FIELDS)}")
-    missing = [name for name in _REQUIRED if values.get(name) is None]
-    if missing:
-        raise ValueError(f"rule {values.get('rule_id')!r} is missing {', '.join(missing)}")
-    return MonitoringRule(**_normalized(values))
+    context = f"rule {values.get('rule_id')!r}"
+    try:
+        require_known_fields("a rule", list(values), RULE_FIELDS)
+        missing = [name for name in _REQUIRED if values.get(name) is None]
+        if missing:
+            raise InvalidField(missing[0], MISSING, f"a rule needs {', '.join(_REQUIRED)}")
+        return MonitoringRule(**_normalized(values))
+    except InvalidField as error:
+        if error.field.startswith("rule "):
+            raise
+        raise error.within(context) from None
 
 
 def _normalized(values: dict[str, Any]) -> dict[str, Any]:
     """Convert payload values to the rule's field types, case-normalizing the enumerations."""
     out = dict(values)
     out.setdefault("name", out["rule_id"])
-    out["threshold"] = _threshold(out["threshold"])
+    out["threshold"] = finite_number("threshold", out["threshold"])
+    if isinstance(out["metric"], str) and out["metric"]:
+        out["metric"] = canonical_metric(out["metric"])
     for duration in ("frequency_ms", "cooldown_ms"):
         if duration in out:
             out[duration] = parse_duration_ms(out[duration], duration)
@@ -291,16 +305,7 @@ def _flag(value: object) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
         return value.strip().lower() == "true"
-    raise ValueError(f"enabled must be true or false, got {value!r}")
-
-
-def _threshold(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"threshold must be a number, got {value!r}")
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(f"threshold must be a number, got {value!r}") from None
+    raise InvalidField("enabled", value, "expected true or false")
 
 
 def rule_to_payload(rule: MonitoringRule) -> dict[str, Any]:
@@ -308,28 +313,37 @@ def rule_to_payload(rule: MonitoringRule) -> dict[str, Any]:
     return {name: getattr(rule, name) for name in RULE_FIELDS}
 
 
-def parse_rules_yaml(text: str) -> list[MonitoringRule]:
-    """Parse a list of rules (or ``{rules: [...]}``) from YAML text; rule ids must be unique."""
-    document = yaml.safe_load(text)
+def parse_rules_yaml(text: str, source: str = "rules YAML") -> list[MonitoringRule]:
+    """Parse a list of rules (or ``{rules: [...]}``) from YAML text; rule ids must be unique.
+
+    Raise ValueError naming ``source`` (the file), the rule (id and position) and the field.
+    """
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"{source}: not valid YAML: {error}") from None
     if document is None:
         return []
     entries = document.get("rules") if isinstance(document, Mapping) else document
     if entries is None:
         return []
     if not isinstance(entries, list):
-        raise ValueError("rules YAML must be a list of rules or a mapping with a 'rules' list")
-    rules = [_rule_at(index, entry) for index, entry in enumerate(entries)]
-    _require_unique_ids(rules)
+        raise ValueError(f"{source}: expected a list of rules or a mapping with a 'rules' list")
+    try:
+        rules = [_rule_at(index, entry) for index, entry in enumerate(entries)]
+        _require_unique_ids(rules)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
     return rules
 
 
 def _rule_at(index: int, entry: object) -> MonitoringRule:
     if not isinstance(entry, Mapping):
-        raise ValueError(f"rule #{index + 1} must be a mapping, got {entry!r}")
+        raise ValueError(f"rule #{index + 1} must be a mapping of rule fields, got {entry!r}")
     try:
         return rule_from_payload(entry)
     except ValueError as error:
-        raise ValueError(f"rule #{index + 1}: {error}") from None
+        raise ValueError(f"rule #{index + 1}, {error}") from None
 
 
 def _require_unique_ids(rules: list[MonitoringRule]) -> None:

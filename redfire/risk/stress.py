@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from redfire.risk.validation import InvalidField, finite_number, require_known_fields
+
 HistoryPoint = tuple[str | date, float]
 PriceHistory = Mapping[str, Sequence[HistoryPoint]]
 ShockSource = str  # "symbol" | "group" | "default" | "none"
@@ -102,21 +104,15 @@ def _require(condition: bool, message: str) -> None:
 
 
 def _shock(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"invalid stress scenario: {name} must be a number, got {value!r}")
-    try:
-        shock = float(value)
-    except ValueError:
-        raise ValueError(
-            f"invalid stress scenario: {name} must be a number, got {value!r}"
-        ) from None
-    _require(math.isfinite(shock), f"{name} must be finite, got {value!r}")
-    _require(shock >= -1, f"{name} {shock} is below -1 (a price cannot fall more than 100%)")
+    shock = finite_number(name, value)
+    if shock < -1:
+        raise InvalidField(name, value, "below -1: a price cannot fall more than 100%")
     return shock
 
 
 def _shock_map(name: str, values: Mapping[str, object]) -> Mapping[str, float]:
-    _require(isinstance(values, Mapping), f"{name} must map names to shocks")
+    if not isinstance(values, Mapping):
+        raise InvalidField(name, values, "expected a mapping of name to relative shock")
     return MappingProxyType({str(key): _shock(f"{name}[{key}]", v) for key, v in values.items()})
 
 
@@ -257,15 +253,21 @@ SCENARIO_FIELDS: tuple[str, ...] = tuple(spec.name for spec in fields(StressScen
 def scenario_from_payload(payload: Mapping[str, Any]) -> StressScenario:
     """Build a scenario from an ``ADD_SCENARIO`` payload or a YAML entry; raise ValueError."""
     if not isinstance(payload, Mapping):
-        raise ValueError(f"a stress scenario must be a mapping, got {payload!r}")
+        raise InvalidField("scenario", payload, "expected a mapping of scenario fields")
     values = {str(key): value for key, value in payload.items()}
-    unknown = sorted(set(values) - set(SCENARIO_FIELDS))
-    if unknown:
-        raise ValueError(
-            f"unknown scenario fields {unknown}; valid fields: {', '.join(SCENARIO_FIELDS)}"
-        )
-    if not values.get("scenario_id"):
-        raise ValueError("a stress scenario needs a scenario_id")
+    try:
+        return _scenario(values)
+    except InvalidField as error:
+        raise error.within(f"scenario {values.get('scenario_id')!r}") from None
+    except ValueError as error:
+        raise ValueError(f"scenario {values.get('scenario_id')!r}: {error}") from None
+
+
+def _scenario(values: dict[str, Any]) -> StressScenario:
+    require_known_fields("a scenario", list(values), SCENARIO_FIELDS, ("scenario_id",))
+    scenario_id = values["scenario_id"]
+    if not isinstance(scenario_id, str) or not scenario_id.strip():
+        raise InvalidField("scenario_id", scenario_id, "expected a non-empty string")
     values.setdefault("name", values["scenario_id"])
     for mapping in ("shocks", "groups", "symbol_groups"):
         values[mapping] = values.get(mapping) or {}

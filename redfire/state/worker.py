@@ -102,6 +102,16 @@ class WorkerState:
             (a for a in self.accounts.values() if a.partition == partition), key=lambda a: a.name
         )
 
+    def market_value(self, account: AccountAggregate) -> float:
+        """Return the account's net market value at the last prices (unpriced count 0)."""
+        prices = self.market.prices
+        total = 0.0
+        for symbol, qty in account.quantities.items():
+            mark = prices.get(symbol)
+            if mark is not None:
+                total += qty * mark.price
+        return total
+
     def owns_account(self, name: str) -> bool:
         return self.partition_of(name) in self.account_partitions
 

@@ -118,8 +118,14 @@ def malformed_records(rng: random.Random, count: int) -> list[tuple[str, bytes, 
         ("orders", lambda i: json.dumps(good | {"order_id": f"bad-{i}", "side": "HOLD"}).encode()),
         ("orders", lambda i: json.dumps({"order_id": f"bad-{i}", "account": "ACC1"}).encode()),
         ("ticks", lambda i: b'{"symbol": "AAPL", "ts": 1, "price": NaN}'),
-        ("ticks", lambda i: json.dumps({"symbol": "AAPL", "ts": 1, "price": math.inf}).encode()
-         if False else b'{"symbol": "AAPL", "ts": 1, "price": Infinity}'),
+        (
+            "ticks",
+            lambda i: (
+                json.dumps({"symbol": "AAPL", "ts": 1, "price": math.inf}).encode()
+                if False
+                else b'{"symbol": "AAPL", "ts": 1, "price": Infinity}'
+            ),
+        ),
         ("ticks", lambda i: json.dumps(tick("AAPL", 0.0)).encode()),
         ("fills", lambda i: json.dumps({"fill_id": f"f{i}", "qty": 1e30}).encode()),
         ("orders", lambda i: json.dumps([1, 2, 3]).encode()),

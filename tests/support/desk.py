@@ -22,7 +22,12 @@ def now_ms() -> int:
 
 
 def monitor_env(tmp_path: Path, rules: list[dict[str, Any]]) -> dict[str, str]:
-    """Return worker settings: exactly ``rules``, no scenarios, fast snapshots."""
+    """Return worker settings: exactly ``rules``, no scenarios, fast snapshots.
+
+    The clock settings are for speed (a snapshot every 0.5 s, a monitor tick every
+    0.2 s, instead of 5 s and 1 s); scheduled stress is pushed out so that no stress
+    run interleaves with what a test watches.
+    """
     rules_file = tmp_path / "rules.yaml"
     rules_file.write_text(yaml.safe_dump({"rules": rules}))
     scenarios_file = tmp_path / "scenarios.yaml"

@@ -45,17 +45,25 @@ class RedFireWorker:
     starts: int = 0
 
     def env(self) -> dict[str, str]:
+        """Return the worker's environment: the shipped defaults but for what is listed here.
+
+        Where it runs (broker, app id, topic prefix, data dir, web port) is per test. The
+        two other overrides are for speed only and change no behaviour under test:
+        ``REDFIRE_PARTITIONS`` (2, not 4: fewer partitions to assign and recover) and
+        ``REDFIRE_REBALANCE_TIMEOUT_S`` (10, not 30: after a SIGKILL the group does not
+        wait as long for the dead member). ``extra_env`` is each test's own.
+        ``tests/integration/test_defaults.py`` runs a worker on nothing but the first five.
+        """
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("REDFIRE_")}
         env = {
-            **os.environ,
+            **inherited,
             "REDFIRE_BROKER": f"kafka://{self.bootstrap}",
             "REDFIRE_APP_ID": self.app_id,
             "REDFIRE_TOPIC_PREFIX": self.topic_prefix,
-            "REDFIRE_PARTITIONS": str(self.partitions),
             "REDFIRE_DATADIR": str(self.datadir),
-            "REDFIRE_STORE": "rocksdb://",
             "REDFIRE_WEB_PORT": str(self.web_port),
-            "REDFIRE_REBALANCE_TIMEOUT_S": "10",
-            "REDFIRE_SESSION_TIMEOUT_S": "10",
+            "REDFIRE_PARTITIONS": str(self.partitions),  # speed: fewer partitions
+            "REDFIRE_REBALANCE_TIMEOUT_S": "10",  # speed: faster regrouping after a kill
             "PYTHONUNBUFFERED": "1",
         }
         env.update(self.extra_env)

@@ -163,7 +163,7 @@ def test_payload_accepts_seed_aliases_and_durations() -> None:
             "action": "HALT",
         }
     )
-    assert rule.metric == "var_95_ratio"
+    assert rule.metric == "var_equity_ratio"  # seed 000's name, stored as the catalogue's
     assert rule.name == "CUSTOM_VAR_LIMIT"
     assert rule.threshold == 0.03
     assert (rule.severity, rule.scope, rule.action) == ("CRITICAL", "FIRM", "halt")
@@ -215,11 +215,11 @@ def test_default_rules_file_parses() -> None:
 
 
 def test_rules_yaml_rejects_duplicate_ids_and_points_at_the_entry() -> None:
-    entry = "- {rule_id: a, metric: m, comparison: '>', threshold: 1}\n"
+    entry = "- {rule_id: a, metric: equity, comparison: '>', threshold: 1}\n"
     with pytest.raises(ValueError, match="duplicate"):
         parse_rules_yaml(entry + entry)
     with pytest.raises(ValueError, match="rule #2"):
-        parse_rules_yaml(entry + "- {rule_id: b, metric: m, comparison: '>'}\n")
+        parse_rules_yaml(entry + "- {rule_id: b, metric: equity, comparison: '>'}\n")
     assert parse_rules_yaml("") == []
 
 
