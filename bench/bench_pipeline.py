@@ -249,17 +249,7 @@ def run_floor(
     watcher = CommittedWatcher(bootstrap, group, INPUTS)
     with open(log_file, "wb") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "faust",
-                "-A",
-                "floor_app",
-                "worker",
-                "-l",
-                "warning",
-                "--without-web",
-            ],
+            [sys.executable, "-m", "faust", "-A", "floor_app", "worker", "-l", "warn"],
             cwd=BENCH_DIR,
             env=env,
             stdout=out,
