@@ -277,7 +277,7 @@ def apply_opening(bootstrap: str, worker: BenchWorker, watcher: CommittedWatcher
     """Let RedFire apply the desk's opening (cash, price history), then stop it."""
     with running(worker):
         worker.start()
-        watcher.wait_for(end_offsets(bootstrap, INPUTS), timeout=600)
+        watcher.wait_for(end_offsets(bootstrap, INPUTS), timeout=600, worker=worker)
 
 
 def drain(bootstrap: str, worker: BenchWorker, watcher: CommittedWatcher) -> Run:
@@ -290,7 +290,7 @@ def drain(bootstrap: str, worker: BenchWorker, watcher: CommittedWatcher) -> Run
         worker.launch()
         ready = worker.wait_healthy()
         cpu_at_ready = worker.cpu_seconds()
-        done = watcher.wait_for(targets, timeout=900, poll=0.02)
+        done = watcher.wait_for(targets, timeout=900, poll=0.02, worker=worker)
         cpu = worker.cpu_seconds() - cpu_at_ready
         rss = (worker.rss_bytes() or 0) / 2**20
     written = changelog_records(bootstrap, app_id) - before

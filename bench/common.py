@@ -328,15 +328,24 @@ class CommittedWatcher:
         return sum(max(0, off - base.get(tp, 0)) for tp, off in self.committed().items())
 
     def wait_for(
-        self, targets: Mapping[tuple[str, int], int], timeout: float, poll: float = 0.1
+        self,
+        targets: Mapping[tuple[str, int], int],
+        timeout: float,
+        poll: float = 0.1,
+        worker: BenchWorker | None = None,
     ) -> float:
-        """Poll until every partition's committed offset reaches its target; return when."""
+        """Poll until every partition's committed offset reaches its target; return when.
+
+        With ``worker``, stop at once (with its log) if it exits before that.
+        """
         deadline = time.monotonic() + timeout
         next_report = time.monotonic() + 10
         while True:
             committed = self.committed()
             if all(committed.get(tp, 0) >= off for tp, off in targets.items()):
                 return time.monotonic()
+            if worker is not None and not worker.is_running():
+                raise RuntimeError(f"worker exited before catching up:\n{worker.log_tail()}")
             if time.monotonic() > next_report:
                 next_report += 10
                 done = sum(min(committed.get(tp, 0), off) for tp, off in targets.items())
@@ -518,6 +527,9 @@ class BenchWorker:
 
     def rss_bytes(self) -> int | None:
         return None if self.process is None else rss_bytes(self.process.pid)
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def cpu_seconds(self) -> float:
         return math.nan if self.process is None else cpu_seconds(self.process.pid)

@@ -40,6 +40,12 @@ UNKNOWN_ORDER_FILLS = Counter(
 )
 # Accounts that have their own VaR/ES gauge series (bounded; the rest share "_other").
 VAR_ACCOUNTS: set[str] = set()
+BATCH_EVENTS = Histogram(
+    "redfire_batch_events",
+    "Events per micro-batch (one unit of work), by agent",
+    ["agent"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000),
+)
 LOOP_LAG = Histogram(
     "redfire_event_loop_lag_seconds",
     "How late a periodic probe wakes up: time the event loop was busy with something else",

@@ -109,8 +109,11 @@ class Settings(BaseSettings):
     monitor_slice_ms: float = Field(default=2.0, gt=0)
     # Micro-batches: at most this many events per unit of work (orders: fewer, so a
     # decision never waits behind a long batch); a batch is whatever is waiting.
-    batch_max_events: int = Field(default=1000, ge=1)
+    batch_max_events: int = Field(default=2000, ge=1)
     order_batch_max_events: int = Field(default=100, ge=1)
+    # Ticks and fills wait this long after a batch's first event for more, so a batch
+    # writes each symbol's bar once for many ticks; orders never wait.
+    batch_window_ms: float = Field(default=50.0, ge=0)
     # The owning worker prices with every tick; the global prices table (other
     # workers, restarts) gets each symbol's price at most this often.
     price_publish_ms: int = Field(default=500, ge=1)

@@ -56,13 +56,18 @@ class Desks:
 
 
 def _agent(
-    app: AppT, topic: TopicT, name: str, handle: DeskHandler, max_events: int
+    app: AppT,
+    topic: TopicT,
+    name: str,
+    handle: DeskHandler,
+    max_events: int,
+    window_ms: float = 0.0,
 ) -> None:
     async def agent(stream: StreamT[Any]) -> None:
         async def batch(events: Sequence[EventT[Any]]) -> None:
             await handle([Envelope.of(event) for event in events])
 
-        await run_batches(app, stream, batch, max_events, name)
+        await run_batches(app, stream, batch, max_events, name, window_ms / 1000)
 
     agent.__name__ = agent.__qualname__ = name
     app.agent(topic, name=f"redfire.{name}", concurrency=1)(agent)
@@ -71,8 +76,9 @@ def _agent(
 def register_agents(app: AppT, topics: Topics, desks: Desks, ctx: AgentContext) -> None:
     """Subscribe every desk to its topic; concurrency 1 (faust #606 commits past in-flight)."""
     settings = ctx.settings
-    _agent(app, topics.ticks, "market", desks.market.handle, settings.batch_max_events)
+    window = settings.batch_window_ms
+    _agent(app, topics.ticks, "market", desks.market.handle, settings.batch_max_events, window)
     _agent(app, topics.orders, "orders", desks.orders.handle, settings.order_batch_max_events)
-    _agent(app, topics.fills, "fills", desks.fills.handle, settings.batch_max_events)
+    _agent(app, topics.fills, "fills", desks.fills.handle, settings.batch_max_events, window)
     _agent(app, topics.risk_commands, "commands", desks.commands.handle, 100)
     _agent(app, topics.firm_exposures, "firm", desks.firm.handle, 100)

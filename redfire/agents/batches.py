@@ -17,6 +17,7 @@ batch; only a broken setup or an undeliverable write reaches this point.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -24,6 +25,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 from faust.types import AppT, EventT, StreamT
+
+from redfire import metrics
 
 log = logging.getLogger(__name__)
 EXIT_UNRECOVERABLE = 70  # EX_SOFTWARE: a supervisor restarts the worker
@@ -40,18 +43,32 @@ def fatal(reason: str) -> NoReturn:
 
 
 async def run_batches(
-    app: AppT, stream: StreamT[Any], handle: BatchHandler, max_events: int, name: str
+    app: AppT,
+    stream: StreamT[Any],
+    handle: BatchHandler,
+    max_events: int,
+    name: str,
+    window_s: float = 0.0,
 ) -> None:
-    """Feed ``handle`` every waiting event of the agent's channel, batch after batch."""
+    """Feed ``handle`` the agent's events, batch after batch.
+
+    A batch starts with the first event to arrive and takes every event that
+    arrives within ``window_s`` after it (at most ``max_events``). faust hands
+    the channel one event at a time, so without a window a busy agent would
+    wake, and write its state, for every event; orders use no window.
+    """
     channel = aiter(stream.channel)  # registers the channel with the conductor
     queue = channel.queue  # type: ignore[attr-defined]
     consumer = app.consumer
     sensors = app.sensors
     acking_topics = app.topics.acking_topics  # type: ignore[attr-defined]
     flow_control = app.flow_control
+    batch_sizes = metrics.BATCH_EVENTS.labels(name)
     while True:
         first = await channel.__anext__()
         events = [first]
+        if window_s > 0 and queue.qsize() < max_events:
+            await asyncio.sleep(window_s)
         while len(events) < max_events and not queue.empty():
             events.append(queue.get_nowait())
         usable: list[EventT[Any]] = []
@@ -64,6 +81,7 @@ async def run_batches(
                 consumer.track_message(message)
             if active and message.generation_id == generation:
                 usable.append(event)
+        batch_sizes.observe(len(events))
         try:
             if usable:
                 await handle(usable)
