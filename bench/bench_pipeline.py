@@ -16,10 +16,13 @@ recent orders. Each pass starts its own broker and runs, one after the other:
   symbol, a fresh tick each) and is stopped; then the N events are produced and
   it is restarted on its datadir with the backlog waiting.
 
-Each engine is timed from /health ok to the moment its consumer group has
-committed every input partition's end offset (both commit every 0.1 s here:
-REDFIRE_COMMIT_INTERVAL_S, the floor's broker_commit_interval), CPU from
-/proc between the same two moments. Also reported: changelog records written
+Each engine is timed from its first processed event to its last (the floor
+records both; RedFire's come from /metrics: the first batch seen by polling
+every 10 ms, the last batch's ``redfire_last_batch_timestamp_seconds``). CPU:
+the floor's process time from its first to its last event; RedFire's from
+/proc, from ready to the moment every input offset is committed (both commit
+every 0.1 s here: REDFIRE_COMMIT_INTERVAL_S, the floor's
+broker_commit_interval). Also reported: changelog records written
 per event, RSS at the end. Target (DESIGN §11): RedFire ≥ 0.8× the floor's
 events/s in the same pass; stretch ≥ 1.0×.
 """
@@ -47,7 +50,6 @@ from common import (
     Record,
     Report,
     bench_arguments,
-    cpu_seconds,
     create_topics,
     encode,
     end_offsets,
@@ -262,7 +264,6 @@ def run_floor(
         if not stats.exists():
             raise RuntimeError(f"floor app exited early:\n{log_file.read_text()[-3000:]}")
         progress = json.loads(stats.read_text())
-        cpu = cpu_seconds(process.pid)
         rss = (rss_bytes(process.pid) or 0) / 2**20
         watcher.wait_for(targets, timeout=120)
     finally:
@@ -270,6 +271,7 @@ def run_floor(
         process.terminate()
         process.wait(30)
     seconds = progress["last"] - progress["first"]
+    cpu = progress["cpu_last"] - progress["cpu_first"]
     return Run("floor", seconds, cpu, events, 0, rss)
 
 
@@ -286,16 +288,21 @@ def drain(bootstrap: str, worker: BenchWorker, watcher: CommittedWatcher) -> Run
     before = changelog_records(bootstrap, app_id)
     start = watcher.committed()
     targets = end_offsets(bootstrap, INPUTS)
+    agents = ("market", "orders", "fills")
     with running(worker):
         worker.launch()
-        ready = worker.wait_healthy()
+        worker.wait_healthy()
         cpu_at_ready = worker.cpu_seconds()
-        done = watcher.wait_for(targets, timeout=900, poll=0.02, worker=worker)
+        while worker.batches_done(agents) == 0:  # the first batch of the backlog
+            time.sleep(0.01)
+        first = time.time()
+        watcher.wait_for(targets, timeout=900, poll=0.05, worker=worker)
+        last = worker.last_batch_at(agents)
         cpu = worker.cpu_seconds() - cpu_at_ready
         rss = (worker.rss_bytes() or 0) / 2**20
     written = changelog_records(bootstrap, app_id) - before
     events = sum(targets.values()) - sum(start.values())
-    return Run("redfire", done - ready, cpu, events, written, rss)
+    return Run("redfire", last - first, cpu, events, written, rss)
 
 
 def one_pass(events: int, number: int) -> tuple[Run, Run, Counter[str]]:

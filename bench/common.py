@@ -528,6 +528,31 @@ class BenchWorker:
     def rss_bytes(self) -> int | None:
         return None if self.process is None else rss_bytes(self.process.pid)
 
+    def metrics(self) -> dict[str, float]:
+        """Scrape /metrics: series (name with labels) → value."""
+        url = f"http://127.0.0.1:{self.web_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                series, _, value = line.rpartition(" ")
+                with contextlib.suppress(ValueError):
+                    values[series] = float(value)
+        return values
+
+    def batches_done(self, agents: Iterable[str]) -> float:
+        """Events handed to ``agents`` in batches so far (redfire_batch_events_count)."""
+        found = self.metrics()
+        return sum(found.get(f'redfire_batch_events_count{{agent="{a}"}}', 0.0) for a in agents)
+
+    def last_batch_at(self, agents: Iterable[str]) -> float:
+        """Wall time (epoch s) the last of ``agents`` finished its last batch."""
+        found = self.metrics()
+        return max(
+            found.get(f'redfire_last_batch_timestamp_seconds{{agent="{a}"}}', 0.0) for a in agents
+        )
+
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

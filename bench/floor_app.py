@@ -44,7 +44,7 @@ def raw(name: str) -> Any:
 ticks, orders, fills, decisions = raw("ticks"), raw("orders"), raw("fills"), raw("floor_decisions")
 prices: dict[str, float] = {}
 positions: dict[tuple[str, str], float] = {}
-progress = {"processed": 0, "first": 0.0, "last": 0.0}
+progress = {"processed": 0, "first": 0.0, "last": 0.0, "cpu_first": 0.0, "cpu_last": 0.0}
 
 
 def processed() -> None:
@@ -52,9 +52,11 @@ def processed() -> None:
     now = time.time()
     if progress["processed"] == 0:
         progress["first"] = now
+        progress["cpu_first"] = time.process_time()
     progress["processed"] += 1
     progress["last"] = now
     if progress["processed"] == EXPECTED:
+        progress["cpu_last"] = time.process_time()
         STATS.write_text(json.dumps(progress))
 
 

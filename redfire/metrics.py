@@ -46,6 +46,11 @@ BATCH_EVENTS = Histogram(
     ["agent"],
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000),
 )
+LAST_BATCH = Gauge(
+    "redfire_last_batch_timestamp_seconds",
+    "When each agent last finished a batch (its writes delivered): staleness at a glance",
+    ["agent"],
+)
 LOOP_LAG = Histogram(
     "redfire_event_loop_lag_seconds",
     "How late a periodic probe wakes up: time the event loop was busy with something else",

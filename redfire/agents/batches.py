@@ -64,6 +64,7 @@ async def run_batches(
     acking_topics = app.topics.acking_topics  # type: ignore[attr-defined]
     flow_control = app.flow_control
     batch_sizes = metrics.BATCH_EVENTS.labels(name)
+    last_batch = metrics.LAST_BATCH.labels(name)
     while True:
         first = await channel.__anext__()
         events = [first]
@@ -88,6 +89,7 @@ async def run_batches(
         except Exception as exc:  # the batch's writes may be lost: never ack it
             log.exception("%s: batch of %d events failed", name, len(usable))
             fatal(f"{name}: {exc!r}")
+        last_batch.set_to_current_time()
         for event in events:
             if event.ack():
                 message = event.message

@@ -100,8 +100,17 @@ class UnitOfWork:
         the delivery timeout; the caller must then not acknowledge the batch.
         """
         staged, self._staged = self._staged, {}
-        for (_table_id, key), (table, partition, value) in staged.items():
-            await self._write(table, partition, key, value())
+        # One local write batch per table partition, then one changelog record per key.
+        writes: dict[tuple[int, int], tuple[DurableTable, list[tuple[bytes, bytes | None]]]] = {}
+        for (table_id, key), (table, partition, value) in staged.items():
+            slot = writes.get((table_id, partition))
+            if slot is None:
+                slot = writes[(table_id, partition)] = (table, [])
+            slot[1].append((key.encode(), encode_value(value())))
+        for (_table_id, partition), (table, items) in writes.items():
+            table.store.write(partition, items)
+            for raw_key, raw_value in items:
+                await self._send_changelog(table, partition, raw_key, raw_value)
         await self._await_deliveries()
 
     async def _write(
@@ -110,6 +119,11 @@ class UnitOfWork:
         raw_key = key.encode()
         raw_value = encode_value(value)
         table.store.write(partition, [(raw_key, raw_value)])
+        await self._send_changelog(table, partition, raw_key, raw_value)
+
+    async def _send_changelog(
+        self, table: DurableTable, partition: int, raw_key: bytes, raw_value: bytes | None
+    ) -> None:
         delivery = await self.producer.send(table.changelog_topic, raw_key, raw_value, partition)
         self._changelogs.append(_Changelog(table, partition, delivery))
 
