@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 
@@ -110,6 +110,9 @@ class OrderContext:
     previous_close: float | None = None
     is_st: bool = False
     board_lot: int | None = None
+    # Derived once in __post_init__ (several checks read each of them).
+    exposure_before_value: float | None = field(init=False, repr=False, default=None)
+    exposure_after_value: float | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self.market = market_of(self.symbol) if self.market is None else Market(self.market)
@@ -127,6 +130,11 @@ class OrderContext:
             value = getattr(self, name)
             if value is not None and not _positive(value):
                 _invalid(f"{name} must be > 0, got {value!r}")
+        self.exposure_before_value = before = _exposure_before(self)
+        mark = mark_price(self)
+        self.exposure_after_value = (
+            None if before is None or mark is None else before + signed_qty(self) * mark
+        )
 
     @property
     def venue(self) -> Market:
@@ -176,6 +184,10 @@ def order_notional(ctx: OrderContext) -> float | None:
 
 def exposure_before(ctx: OrderContext) -> float | None:
     """Return the signed market value held in the symbol before the order."""
+    return ctx.exposure_before_value
+
+
+def _exposure_before(ctx: OrderContext) -> float | None:
     if ctx.symbol_exposure is not None:
         return ctx.symbol_exposure
     mark = mark_price(ctx)
@@ -186,16 +198,12 @@ def exposure_before(ctx: OrderContext) -> float | None:
 
 def exposure_after(ctx: OrderContext) -> float | None:
     """Return the signed market value held in the symbol after the order, at the mark."""
-    before = exposure_before(ctx)
-    mark = mark_price(ctx)
-    if before is None or mark is None:
-        return None
-    return before + signed_qty(ctx) * mark
+    return ctx.exposure_after_value
 
 
 def gross_after(ctx: OrderContext) -> float | None:
     """Return the account's sum of |market value| after the order."""
-    before, after = exposure_before(ctx), exposure_after(ctx)
+    before, after = ctx.exposure_before_value, ctx.exposure_after_value
     if before is None or after is None:
         return None
     return ctx.gross_exposure - abs(before) + abs(after)
@@ -203,7 +211,7 @@ def gross_after(ctx: OrderContext) -> float | None:
 
 def net_after(ctx: OrderContext) -> float | None:
     """Return the account's signed sum of market value after the order."""
-    before, after = exposure_before(ctx), exposure_after(ctx)
+    before, after = ctx.exposure_before_value, ctx.exposure_after_value
     if before is None or after is None:
         return None
     return ctx.net_exposure - before + after

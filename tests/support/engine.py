@@ -19,27 +19,10 @@ from redfire.agents.context import AgentContext
 from redfire.agents.intake import Envelope
 from redfire.app import build_state
 from redfire.settings import Settings
-from redfire.state.durable import DurableTable, MemoryPartitionStore
+from redfire.state.memory import memory_tables
 from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.partitioning import partition_for
 from redfire.streams.topics import TopicNames
-
-TABLES = (
-    "accounts",
-    "positions",
-    "orders",
-    "seen_fills",
-    "seen_commands",
-    "bars",
-    "prices",
-    "returns",
-    "limits",
-    "rules",
-    "scenarios",
-    "rule_states",
-    "var_backtests",
-    "firm_parts",
-)
 
 
 @dataclass
@@ -149,12 +132,6 @@ class Engine:
 
 async def _await(coroutine: Awaitable[None]) -> None:
     await coroutine
-
-
-def memory_tables() -> StateTables:
-    return StateTables(
-        **{name: DurableTable(name, f"changelog-{name}", MemoryPartitionStore()) for name in TABLES}
-    )
 
 
 def build_engine(
