@@ -35,6 +35,7 @@ from redfire.state.books import AccountBooks
 from redfire.state.config import ConfigSet, LiveConfig, config_text
 from redfire.state.deadlines import Deadlines
 from redfire.state.market import MarketState
+from redfire.state.pruner import Pruner
 from redfire.state.unit import Delivered
 from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.admin import ensure_topics
@@ -271,6 +272,17 @@ def register_timers(engine: Engine) -> None:
             await uow.commit()
         except Exception as exc:
             fatal(f"prices: {exc!r}")
+
+    pruner = Pruner(engine.state, engine.context.unit, int(settings.seen_retention_s * 1000))
+
+    @app.timer(interval=settings.prune_interval_s, name="redfire.prune")  # type: ignore[untyped-decorator]
+    async def prune() -> None:
+        try:
+            deleted = await pruner.run()
+        except Exception as exc:
+            fatal(f"pruner: {exc!r}")
+        if deleted:
+            log.info("pruned %d idempotency records older than the retention", deleted)
 
     metrics.register_loop_probe(app, settings.loop_probe_interval_s)
 

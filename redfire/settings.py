@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     max_abs_qty: float = Field(default=1e12, gt=0)
     max_price: float = Field(default=1e9, gt=0)
     seen_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
+    # How often markers older than the retention are deleted from the local store.
+    prune_interval_s: float = Field(default=600.0, gt=0)
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None

@@ -74,16 +74,16 @@ class CommandDesk:
 
     async def handle(self, envelopes: Sequence[Envelope]) -> None:
         uow = self.ctx.unit()
-        for envelope in envelopes:
-            command = await self.intake.read(envelope, uow)
-            if command is not None:
-                await self.apply(command, envelope, uow)
+        await self.intake.process(
+            envelopes, uow, lambda command, envelope: self.apply(command, envelope, uow)
+        )
         await uow.commit()
         self.intake.publish_counts()
 
     async def apply(self, command: RiskCommand, envelope: Envelope, uow: UnitOfWork) -> None:
         """Apply one command unless already applied; dead-letter it when it is invalid."""
         seen = self.state.tables.seen_commands
+        self.state.saw_event(command.ts)
         key = compound_key(command_owner(command), command.command_id)
         if uow.read(seen, envelope.partition, key) is not None:
             metrics.DUPLICATES.labels("risk_commands").inc()

@@ -44,16 +44,16 @@ class FillDesk:
 
     async def handle(self, envelopes: Sequence[Envelope]) -> None:
         uow = self.ctx.unit()
-        for envelope in envelopes:
-            fill = await self.intake.read(envelope, uow)
-            if fill is not None:
-                self.apply(fill, envelope.offset, uow)
+        await self.intake.process(
+            envelopes, uow, lambda fill, envelope: self.apply(fill, envelope.offset, uow)
+        )
         await uow.commit()
         self.intake.publish_counts()
 
     def apply(self, fill: Fill, offset: int, uow: UnitOfWork) -> None:
         """Apply one fill unless it is a duplicate of a fill seen at another offset."""
         account = self.state.account(fill.account)
+        self.state.saw_event(fill.ts)
         if self.is_duplicate(account, fill, offset, uow):
             metrics.DUPLICATES.labels("fills").inc()
             return

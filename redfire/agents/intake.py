@@ -8,8 +8,10 @@ kept per batch and added to the Prometheus counters once per batch.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -19,10 +21,12 @@ from redfire import metrics
 from redfire.agents.context import AgentContext
 from redfire.schemas import codec
 from redfire.schemas.records import DeadLetter
-from redfire.state.unit import UnitOfWork
+from redfire.state.unit import DeliveryFailed, UnitOfWork
 from redfire.streams.partitioning import partition_for
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+PROCESSING_ERROR = "processing_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,12 @@ class Envelope:
             return None
 
 
+# What a desk does with one valid record of its topic (sync, or async when it emits).
+RecordHandler = Callable[[T, Envelope], Awaitable[None] | None]
+# Let other agents (orders first) run between slices of a long batch.
+YIELD_EVERY = 200
+
+
 class Intake(Generic[T]):
     """Decode one input topic's records and route the ones that belong elsewhere."""
 
@@ -65,6 +75,32 @@ class Intake(Generic[T]):
         self.partitions = ctx.settings.partitions
         self.counts: Counter[tuple[str, str]] = Counter()
         self.dead: Counter[tuple[str, str]] = Counter()
+
+    async def process(
+        self, envelopes: Sequence[Envelope], uow: UnitOfWork, handle: RecordHandler[T]
+    ) -> None:
+        """Hand every valid record of the batch to ``handle``, in order.
+
+        A record whose handling raises is dead-lettered with the error (reason
+        ``processing_error``) and the batch goes on: one poison record never
+        stops an agent or loses the rest of its batch. An undeliverable write
+        (``DeliveryFailed``) is not a record's fault and stops the batch.
+        """
+        for index, envelope in enumerate(envelopes):
+            record = await self.read(envelope, uow)
+            if record is not None:
+                try:
+                    pending = handle(record, envelope)
+                    if pending is not None:
+                        await pending
+                except DeliveryFailed:
+                    raise
+                except Exception as exc:  # a bug met by one record: keep it, go on
+                    log.exception("%s offset %d: handling failed", envelope.topic, envelope.offset)
+                    error = f"{type(exc).__name__}: {exc}"
+                    await self.dead_letter(envelope, uow, PROCESSING_ERROR, error)
+            if index % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
 
     async def read(self, envelope: Envelope, uow: UnitOfWork) -> T | None:
         """Return the record if it is valid and owned here; else dead-letter or forward it."""

@@ -12,7 +12,6 @@ tick; other workers (and a restart) see the price of at most that long ago.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -24,9 +23,6 @@ from redfire.schemas import codec
 from redfire.schemas.records import Tick
 from redfire.state.durable import JsonValue
 from redfire.state.unit import UnitOfWork, ValueSource
-
-# Let other agents (orders first) run between slices of a long tick batch.
-YIELD_EVERY = 200
 
 
 class MarketDesk:
@@ -46,12 +42,9 @@ class MarketDesk:
     async def handle(self, envelopes: Sequence[Envelope]) -> None:
         """Apply one batch of tick records in order, then commit it."""
         uow = self.ctx.unit()
-        for index, envelope in enumerate(envelopes):
-            tick = await self.intake.read(envelope, uow)
-            if tick is not None:
-                self.apply(tick, envelope.partition, uow)
-            if index % YIELD_EVERY == YIELD_EVERY - 1:
-                await asyncio.sleep(0)
+        await self.intake.process(
+            envelopes, uow, lambda tick, envelope: self.apply(tick, envelope.partition, uow)
+        )
         self.stage_prices(uow, time.monotonic_ns())
         await uow.commit()
         self.publish_counts()

@@ -175,9 +175,6 @@ class Monitor:
         self.interval_ms = int(settings.snapshot_interval * 1000)
         self.stress_interval_ms = int(settings.stress_interval_s * 1000)
         self.slice_ns = int(settings.monitor_slice_ms * 1_000_000)
-        # Worst scenario loss per account from the last scheduled run (a rule metric).
-        self.worst_loss: dict[str, float] = {}
-        self.stress_run_ms: dict[str, int] = {}
 
     def due(self, account: AccountAggregate, now_ms: int) -> bool:
         last = account.published_ms
@@ -246,8 +243,8 @@ class Monitor:
     ) -> float | None:
         """Run every scenario every REDFIRE_STRESS_INTERVAL_S; return the worst loss."""
         name = account.name
-        if now - self.stress_run_ms.get(name, 0) >= self.stress_interval_ms:
-            self.stress_run_ms[name] = now
+        if now - account.stress_run_ms >= self.stress_interval_ms:
+            account.stress_run_ms = now
             worst = 0.0
             scenarios = self.state.config.scenarios.all()
             for scenario_id in sorted(scenarios):
@@ -259,8 +256,8 @@ class Monitor:
                     self.ctx.encode(result, "stress_result"),
                     account.partition,
                 )
-            self.worst_loss[name] = worst
-        return self.worst_loss.get(name)
+            account.stress_loss = worst
+        return account.stress_loss
 
     async def apply_action(
         self, account: AccountAggregate, rule: MonitoringRule, ts: int, uow: UnitOfWork

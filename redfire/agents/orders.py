@@ -45,16 +45,16 @@ class OrderDesk:
 
     async def handle(self, envelopes: Sequence[Envelope]) -> None:
         uow = self.ctx.unit()
-        for envelope in envelopes:
-            order = await self.intake.read(envelope, uow)
-            if order is not None:
-                await self.on_order(order, time.perf_counter_ns(), uow)
+        await self.intake.process(
+            envelopes, uow, lambda order, _: self.on_order(order, time.perf_counter_ns(), uow)
+        )
         await uow.commit()
         self.intake.publish_counts()
 
     async def on_order(self, order: OrderRequest, started_ns: int, uow: UnitOfWork) -> None:
         """Handle one request: expire what is due, then cancel, replace or decide."""
         account = self.state.account(order.account)
+        self.state.saw_event(order.ts)
         self.expire_due_orders(account, order.ts, uow)
         if order.action == CANCEL:
             self.cancel(account, order, uow)

@@ -36,6 +36,9 @@ class AccountAggregate:
         self._earliest_deadline = NEVER
         self.flow = AccountFlow()
         self.rule_states: dict[str, RuleState] = {}
+        # The scheduled stress run: when it last ran and its worst loss (a rule metric).
+        self.stress_run_ms = 0
+        self.stress_loss: float | None = None
         self.backtest: dict[str, Any] | None = None
         # The VaR book cache (``redfire.state.books``) and snapshot bookkeeping.
         self.book: Any = None

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from redfire.state.durable import DurableTable, JsonValue, encode_value
 
 ValueSource = Callable[[], JsonValue | None]
+YIELD_EVERY = 256
 
 
 class Delivered(Protocol):
@@ -107,10 +108,14 @@ class UnitOfWork:
             if slot is None:
                 slot = writes[(table_id, partition)] = (table, [])
             slot[1].append((key.encode(), encode_value(value())))
+        sent = 0
         for (_table_id, partition), (table, items) in writes.items():
             table.store.write(partition, items)
             for raw_key, raw_value in items:
                 await self._send_changelog(table, partition, raw_key, raw_value)
+                sent += 1
+                if sent % YIELD_EVERY == 0:  # a long flush must not hold up an order
+                    await asyncio.sleep(0)
         await self._await_deliveries()
 
     async def _write(

@@ -79,6 +79,8 @@ class WorkerState:
         self.account_partitions: set[int] = set()
         self.symbol_partitions: set[int] = set()
         self.globals_loaded = False
+        # The newest event time (fills, orders, commands) seen: the pruner's clock.
+        self.latest_event_ms = 0
 
     # ------------------------------------------------------------- accounts
 
@@ -93,6 +95,10 @@ class WorkerState:
             aggregate = AccountAggregate(name, self.partition_of(name), record)
             self.accounts[name] = aggregate
         return aggregate
+
+    def saw_event(self, ts: int) -> None:
+        if ts > self.latest_event_ms:
+            self.latest_event_ms = ts
 
     def known_account(self, name: str) -> AccountAggregate | None:
         return self.accounts.get(name)

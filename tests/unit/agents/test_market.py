@@ -57,3 +57,24 @@ def test_bad_tick_is_dead_lettered_and_the_batch_goes_on() -> None:
     (letter,) = engine.dead_letters()
     assert letter["reason"] == "non_positive"
     assert engine.state.market.last_price("MSFT") == 400.0
+
+
+def test_a_record_whose_handling_fails_is_dead_lettered_and_the_batch_goes_on() -> None:
+    engine = build_engine()
+    desk = engine.desks.market
+    apply = desk.apply
+
+    def broken_for_bad(tick, partition, uow):  # type: ignore[no-untyped-def]
+        if tick.symbol == "BAD":
+            raise ZeroDivisionError("a bug")
+        apply(tick, partition, uow)
+
+    desk.apply = broken_for_bad  # type: ignore[method-assign]
+    engine.ticks(
+        {"symbol": "BAD", "price": 1.0, "ts": T0}, {"symbol": "MSFT", "price": 400.0, "ts": T0}
+    )
+
+    (letter,) = engine.dead_letters()
+    assert letter["reason"] == "processing_error"
+    assert "ZeroDivisionError: a bug" in letter["error"]
+    assert engine.state.market.last_price("MSFT") == 400.0
