@@ -46,6 +46,12 @@ BATCH_EVENTS = Histogram(
     ["agent"],
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000),
 )
+BATCH_SECONDS = Histogram(
+    "redfire_batch_seconds",
+    "Time a micro-batch takes, from its handler's start until every write it made is delivered",
+    ["agent"],
+    buckets=(1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
 LAST_BATCH = Gauge(
     "redfire_last_batch_timestamp_seconds",
     "When each agent last finished a batch (its writes delivered): staleness at a glance",

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
@@ -65,8 +66,12 @@ async def run_batches(
     flow_control = app.flow_control
     batch_sizes = metrics.BATCH_EVENTS.labels(name)
     last_batch = metrics.LAST_BATCH.labels(name)
+    batch_seconds = metrics.BATCH_SECONDS.labels(name)
     while True:
-        first = await channel.__anext__()
+        try:
+            first = await channel.__anext__()
+        except StopAsyncIteration:  # the worker is stopping
+            return
         events = [first]
         if window_s > 0 and queue.qsize() < max_events:
             await asyncio.sleep(window_s)
@@ -83,12 +88,14 @@ async def run_batches(
             if active and message.generation_id == generation:
                 usable.append(event)
         batch_sizes.observe(len(events))
+        started = time.perf_counter()
         try:
             if usable:
                 await handle(usable)
         except Exception as exc:  # the batch's writes may be lost: never ack it
             log.exception("%s: batch of %d events failed", name, len(usable))
             fatal(f"{name}: {exc!r}")
+        batch_seconds.observe(time.perf_counter() - started)
         last_batch.set_to_current_time()
         for event in events:
             if event.ack():
