@@ -24,7 +24,7 @@ from redfire.agents.monitor import Monitor
 from redfire.agents.orders import OrderDesk
 from redfire.streams.topics import Topics
 
-DeskHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
+DeskHandler = Callable[[Sequence[Envelope]], Awaitable[Awaitable[None]]]
 
 
 @dataclass
@@ -64,8 +64,8 @@ def _agent(
     window_ms: float = 0.0,
 ) -> None:
     async def agent(stream: StreamT[Any]) -> None:
-        async def batch(events: Sequence[EventT[Any]]) -> None:
-            await handle([Envelope.of(event) for event in events])
+        async def batch(events: Sequence[EventT[Any]]) -> Awaitable[None]:
+            return await handle([Envelope.of(event) for event in events])
 
         await run_batches(app, stream, batch, max_events, name, window_ms / 1000)
 

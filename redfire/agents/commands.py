@@ -10,7 +10,7 @@ never stored half-applied.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,13 +72,14 @@ class CommandDesk:
             "ADD_SCENARIO": self.add_scenario,
         }
 
-    async def handle(self, envelopes: Sequence[Envelope]) -> None:
+    async def handle(self, envelopes: Sequence[Envelope]) -> Awaitable[None]:
         uow = self.ctx.unit()
         await self.intake.process(
             envelopes, uow, lambda command, envelope: self.apply(command, envelope, uow)
         )
-        await uow.commit()
+        delivered = await uow.flush()
         self.intake.publish_counts()
+        return delivered
 
     async def apply(self, command: RiskCommand, envelope: Envelope, uow: UnitOfWork) -> None:
         """Apply one command unless already applied; dead-letter it when it is invalid."""

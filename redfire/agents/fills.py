@@ -16,7 +16,7 @@ source of truth) and are counted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 
 from redfire import metrics
@@ -42,13 +42,14 @@ class FillDesk:
         self.state = ctx.state
         self.intake: Intake[Fill] = Intake(ctx, codec.FILL, lambda fill: fill.account)
 
-    async def handle(self, envelopes: Sequence[Envelope]) -> None:
+    async def handle(self, envelopes: Sequence[Envelope]) -> Awaitable[None]:
         uow = self.ctx.unit()
         await self.intake.process(
             envelopes, uow, lambda fill, envelope: self.apply(fill, envelope.offset, uow)
         )
-        await uow.commit()
+        delivered = await uow.flush()
         self.intake.publish_counts()
+        return delivered
 
     def apply(self, fill: Fill, offset: int, uow: UnitOfWork) -> None:
         """Apply one fill unless it is a duplicate of a fill seen at another offset."""

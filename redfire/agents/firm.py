@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,7 +63,7 @@ class FirmDesk:
         self.marks = {}
         self.rule_states = {}
 
-    async def handle(self, envelopes: Sequence[Envelope]) -> None:
+    async def handle(self, envelopes: Sequence[Envelope]) -> Awaitable[None]:
         partition = envelopes[0].partition
         if self.parts is None:
             self.load(partition)
@@ -83,7 +83,7 @@ class FirmDesk:
             uow.stage(table, partition, key, constant(part))
         if latest_ts:
             await self.publish(partition, latest_ts, uow)
-        await uow.commit()
+        return await uow.flush()
 
     async def publish(self, partition: int, ts: int, uow: UnitOfWork) -> None:
         assert self.parts is not None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from redfire import metrics
 from redfire.agents.context import AgentContext
@@ -39,15 +39,16 @@ class MarketDesk:
         self.unpublished: dict[str, int] = {}
         self.statuses: Counter[str] = Counter()
 
-    async def handle(self, envelopes: Sequence[Envelope]) -> None:
-        """Apply one batch of tick records in order, then commit it."""
+    async def handle(self, envelopes: Sequence[Envelope]) -> Awaitable[None]:
+        """Apply one batch of tick records in order; return the wait for its writes."""
         uow = self.ctx.unit()
         await self.intake.process(
             envelopes, uow, lambda tick, envelope: self.apply(tick, envelope.partition, uow)
         )
         self.stage_prices(uow, time.monotonic_ns())
-        await uow.commit()
+        delivered = await uow.flush()
         self.publish_counts()
+        return delivered
 
     def apply(self, tick: Tick, partition: int, uow: UnitOfWork) -> None:
         """Fold one tick of an owned symbol into its price, bar and window."""

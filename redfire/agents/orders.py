@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -43,13 +43,14 @@ class OrderDesk:
         daily = parse_interval(ctx.settings.bar_interval) == DAY_MS
         self.pretrade = PreTrade(ctx.state, daily_bars=daily)
 
-    async def handle(self, envelopes: Sequence[Envelope]) -> None:
+    async def handle(self, envelopes: Sequence[Envelope]) -> Awaitable[None]:
         uow = self.ctx.unit()
         await self.intake.process(
             envelopes, uow, lambda order, _: self.on_order(order, time.perf_counter_ns(), uow)
         )
-        await uow.commit()
+        delivered = await uow.flush()
         self.intake.publish_counts()
+        return delivered
 
     async def on_order(self, order: OrderRequest, started_ns: int, uow: UnitOfWork) -> None:
         """Handle one request: expire what is due, then cancel, replace or decide."""

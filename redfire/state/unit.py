@@ -100,6 +100,17 @@ class UnitOfWork:
         Raise ``DeliveryFailed`` when a record fails or is not delivered within
         the delivery timeout; the caller must then not acknowledge the batch.
         """
+        delivered = await self.flush()
+        await delivered
+
+    async def flush(self) -> Awaitable[None]:
+        """Write every staged key once and send its changelog; return the wait for delivery.
+
+        The returned awaitable resolves once every record of this unit (outputs
+        and changelogs) is delivered, or raises ``DeliveryFailed``. An agent
+        hands it to its batch runner, which acknowledges the batch's inputs only
+        then, and meanwhile goes on with the next batch.
+        """
         staged, self._staged = self._staged, {}
         # One local write batch per table partition, then one changelog record per key.
         writes: dict[tuple[int, int], tuple[DurableTable, list[tuple[bytes, bytes | None]]]] = {}
@@ -116,7 +127,9 @@ class UnitOfWork:
                 sent += 1
                 if sent % YIELD_EVERY == 0:  # a long flush must not hold up an order
                     await asyncio.sleep(0)
-        await self._await_deliveries()
+        changelogs, self._changelogs = self._changelogs, []
+        outputs, self._outputs = self._outputs, []
+        return self._await_deliveries(changelogs, outputs)
 
     async def _write(
         self, table: DurableTable, partition: int, key: str, value: JsonValue | None
@@ -132,9 +145,9 @@ class UnitOfWork:
         delivery = await self.producer.send(table.changelog_topic, raw_key, raw_value, partition)
         self._changelogs.append(_Changelog(table, partition, delivery))
 
-    async def _await_deliveries(self) -> None:
-        changelogs, self._changelogs = self._changelogs, []
-        outputs, self._outputs = self._outputs, []
+    async def _await_deliveries(
+        self, changelogs: list[_Changelog], outputs: list[Awaitable[Delivered]]
+    ) -> None:
         if not changelogs and not outputs:
             return
         pending = [c.delivery for c in changelogs] + outputs

@@ -89,7 +89,7 @@ class Engine:
         encoded_key = None if key is None else key.encode()
         return Envelope(topic, partition, self.offsets[slot], encoded_key, raw)
 
-    def run(self, coroutine: Awaitable[None]) -> None:
+    def run(self, coroutine: Awaitable[object]) -> None:
         asyncio.run(_await(coroutine))
 
     def ticks(self, *ticks: Mapping[str, Any]) -> None:
@@ -130,8 +130,11 @@ class Engine:
         return self.producer.on(self.names.dead_letters)
 
 
-async def _await(coroutine: Awaitable[None]) -> None:
-    await coroutine
+async def _await(coroutine: Awaitable[object]) -> None:
+    """Run a desk's batch to the end: its handling, then the delivery of its writes."""
+    delivered = await coroutine
+    if isinstance(delivered, Awaitable):
+        await delivered
 
 
 def build_engine(
