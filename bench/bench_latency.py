@@ -10,9 +10,9 @@ decision (or echoed record) on arrival. For every load of ``--phases``
 1,000 + 2,000), each ``--seconds`` long:
 
 1. echo baseline: a tiny aiokafka process (this file, ``--echo-serve``) that
-   re-produces every record of ``bench-echo-in`` to ``bench-echo-out``; the
-   same pacer and consumer measure produce → broker → echo → broker → consume
-   at the same order rate;
+   re-produces every record of ``bench-echo-in`` to ``bench-echo-out`` and
+   reads (and drops) the same ticks; the same pacer and consumer measure
+   produce → broker → echo → broker → consume at the same load;
 2. RedFire: a worker on the shipped defaults (monitoring, rules, scheduled
    stress and the firm stage on; after SET_CASH and 260 daily closes, so
    every order gets an incremental VaR) answers the same order stream and the
@@ -72,7 +72,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 APP_ID = "bench-latency"
 BENCH = Path(__file__).resolve().parent
-ECHO_IN, ECHO_OUT = "bench-echo-in", "bench-echo-out"
+ECHO_IN, ECHO_OUT, ECHO_TICKS = "bench-echo-in", "bench-echo-out", "bench-echo-ticks"
 TARGET = 3.0
 DRAIN_S = 15.0
 
@@ -81,7 +81,11 @@ DRAIN_S = 15.0
 
 
 async def echo_serve(bootstrap: str, source: str, sink: str, partitions: int) -> None:
-    """Re-produce every record of ``source`` to ``sink`` (same key and partition)."""
+    """Re-produce every record of ``source`` to ``sink`` (same key and partition).
+
+    It also consumes (and drops) the ticks sent beside the orders, so the echo
+    reads the same volume as a RedFire worker does.
+    """
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from aiokafka import TopicPartition as AioTP
 
@@ -91,7 +95,7 @@ async def echo_serve(bootstrap: str, source: str, sink: str, partitions: int) ->
     await consumer.start()
     await out.start()
     try:
-        assigned = [AioTP(source, p) for p in range(partitions)]
+        assigned = [AioTP(t, p) for t in (source, ECHO_TICKS) for p in range(partitions)]
         consumer.assign(assigned)
         await consumer.seek_to_end(*assigned)
         for tp in assigned:
@@ -100,6 +104,8 @@ async def echo_serve(bootstrap: str, source: str, sink: str, partitions: int) ->
         while True:
             batches = await consumer.getmany(timeout_ms=1000)
             for tp, messages in batches.items():
+                if tp.topic != source:
+                    continue
                 for message in messages:
                     await out.send(sink, message.value, key=message.key, partition=tp.partition)
     finally:
@@ -208,6 +214,7 @@ def pace(
     rate: float,
     order_topic: str,
     ticks_per_order: int,
+    tick_topic: str = "ticks",
 ) -> None:
     """Send ``rate`` orders/s (plus ticks) for ``seconds``, one at a time, on schedule."""
     period_ns = int(1e9 / rate)
@@ -220,8 +227,8 @@ def pace(
             time.sleep(wait / 1e9)
         ts = now_ms()
         for _ in range(ticks_per_order):
-            topic, key, value = feed.tick(ts)
-            send(prod, topic, key, value)
+            _topic, key, value = feed.tick(ts)
+            send(prod, tick_topic, key, value)
         order_id = f"{phase.name}-{i}"
         _topic, key, raw = feed.new_order(ts, order_id=order_id)
         order = json.loads(raw)
@@ -244,6 +251,7 @@ def run_phase(
     order_topic: str,
     ticks_per_order: int,
     worker: BenchWorker | None = None,
+    tick_topic: str = "ticks",
 ) -> Phase:
     """Pace one phase, then wait for its answers (at most DRAIN_S)."""
     phase = Phase(name)
@@ -260,6 +268,7 @@ def run_phase(
         rate=rate,
         order_topic=order_topic,
         ticks_per_order=ticks_per_order,
+        tick_topic=tick_topic,
     )
     if worker is not None:
         phase.worker_cpu = (worker.cpu_seconds() - cpu_before) / (time.monotonic() - started)
@@ -447,18 +456,18 @@ def main() -> None:
     with kafka_broker("latency") as broker:
         bootstrap = broker.bootstrap
         create_topics(bootstrap, args.partitions)
-        create_plain_topics(bootstrap, [ECHO_IN, ECHO_OUT], args.partitions)
+        create_plain_topics(bootstrap, [ECHO_IN, ECHO_OUT, ECHO_TICKS], args.partitions)
 
         echo = start_echo(bootstrap, args.partitions)
         try:
             receiver = Receiver(bootstrap, ECHO_OUT, None)
             receiver.start()
             run_phase(bootstrap, receiver, "echo-warm", seconds=3, rate=first_rate,
-                      order_topic=ECHO_IN, ticks_per_order=0)  # fmt: skip
-            for level, (rate, _ticks) in loads.items():
+                      order_topic=ECHO_IN, ticks_per_order=2, tick_topic=ECHO_TICKS)  # fmt: skip
+            for level, (rate, ticks) in loads.items():
                 phases[f"echo-{level}"] = run_phase(
-                    bootstrap, receiver, f"echo-{level}", seconds=args.seconds,
-                    rate=rate, order_topic=ECHO_IN, ticks_per_order=0,
+                    bootstrap, receiver, f"echo-{level}", seconds=args.seconds, rate=rate,
+                    order_topic=ECHO_IN, ticks_per_order=ticks, tick_topic=ECHO_TICKS,
                 )  # fmt: skip
             receiver.stopping.set()
             receiver.join(10)
