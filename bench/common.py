@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import importlib.metadata
 import importlib.util
 import json
@@ -25,7 +24,6 @@ import random
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -395,11 +393,6 @@ def read_json(bootstrap: str, topic: str, timeout: float = 60.0) -> list[JsonRec
 # ------------------------------------------------------------------------ worker
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-
-
 def exit_on_signals() -> None:
     """Turn SIGTERM/SIGHUP into SystemExit so every ``finally`` stops what we started."""
 
@@ -442,19 +435,17 @@ def sched_seconds(pid: int) -> tuple[float, float]:
 
 @dataclass
 class BenchWorker:
-    """One ``faust -A redfire worker`` process with its own datadir and web port."""
+    """One ``faust -A redfire worker`` with its own datadir and port (redfire.worker_process)."""
 
     bootstrap: str
     app_id: str
     datadir: Path
     partitions: int = 4
     topic_prefix: str = ""
-    log_level: str = "info"  # as the tests run it; see DEFAULT_LOG_LEVEL_NOTE
+    log_level: str = "info"  # as the tests run it
     extra_env: Mapping[str, str] = field(default_factory=dict)
     web_port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-    launched_at: float = 0.0
+    handle: Any = None
     starts: int = 0
 
     def env(self) -> dict[str, str]:
@@ -465,10 +456,7 @@ class BenchWorker:
             "REDFIRE_TOPIC_PREFIX": self.topic_prefix,
             "REDFIRE_PARTITIONS": str(self.partitions),
             "REDFIRE_DATADIR": str(self.datadir),
-            "REDFIRE_STORE": "rocksdb://",
             "REDFIRE_WEB_PORT": str(self.web_port),
-            "REDFIRE_REBALANCE_TIMEOUT_S": "10",
-            "REDFIRE_SESSION_TIMEOUT_S": "10",
             "PYTHONUNBUFFERED": "1",
         }
         env.update(self.extra_env)
@@ -476,49 +464,30 @@ class BenchWorker:
 
     @property
     def pid(self) -> int:
-        if self.process is None:
+        if self.handle is None:
             raise RuntimeError("worker not started")
-        return self.process.pid
+        return int(self.handle.pid)
+
+    @property
+    def launched_at(self) -> float:
+        return 0.0 if self.handle is None else float(self.handle.launched_at)
 
     def launch(self) -> None:
         """Start the process; return at once."""
+        from redfire.worker_process import WorkerProcess
+
         self.starts += 1
         self.datadir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.datadir.parent / f"worker-{self.datadir.name}-{self.starts}.log"
-        with open(self.log_path, "wb") as out:
-            self.launched_at = time.monotonic()
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "faust", "-A", "redfire", "worker", "-l", self.log_level],
-                cwd=REPO,
-                env=self.env(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-
-    def health(self) -> str | None:
-        """The /health status ("ok", "recovering"), or None when it does not answer."""
-        try:
-            url = f"http://127.0.0.1:{self.web_port}/health"
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return str(json.loads(response.read()).get("status"))
-        except urllib.error.HTTPError as exc:  # 503 while recovering
-            return "recovering" if exc.code == 503 else None
-        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
-            return None
+        log_file = self.datadir.parent / f"worker-{self.datadir.name}-{self.starts}.log"
+        self.handle = WorkerProcess(
+            self.env(), log_file, self.web_port, cwd=REPO, log_level=self.log_level,
+            die_with_parent=True,
+        )  # fmt: skip
+        self.handle.launch()
 
     def wait_healthy(self, timeout: float = 180.0, poll: float = 0.05) -> float:
         """Return the monotonic time /health first said ok."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.log_tail()}")
-            if self.health() == "ok":
-                return time.monotonic()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"worker not healthy after {timeout}s:\n{self.log_tail()}")
-            time.sleep(poll)
+        return float(self.handle.wait_healthy(timeout, poll))
 
     def start(self, timeout: float = 180.0) -> float:
         """Launch and wait for /health ok; return the seconds from launch to ready."""
@@ -526,7 +495,10 @@ class BenchWorker:
         return self.wait_healthy(timeout) - self.launched_at
 
     def rss_bytes(self) -> int | None:
-        return None if self.process is None else rss_bytes(self.process.pid)
+        return None if self.handle is None else self.handle.rss_bytes()
+
+    def cpu_seconds(self) -> float:
+        return math.nan if self.handle is None else float(self.handle.cpu_seconds())
 
     def metrics(self) -> dict[str, float]:
         """Scrape /metrics: series (name with labels) → value."""
@@ -554,32 +526,19 @@ class BenchWorker:
         )
 
     def is_running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def cpu_seconds(self) -> float:
-        return math.nan if self.process is None else cpu_seconds(self.process.pid)
+        return self.handle is not None and bool(self.handle.is_running())
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM the worker's process group; SIGKILL it if it does not stop in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.handle is not None:
+            self.handle.stop(timeout)
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(30)
+        if self.handle is not None:
+            self.handle.kill()
 
     def log_tail(self, lines: int = 40) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "(no log)" if self.handle is None else str(self.handle.log_tail(lines))
 
 
 @contextlib.contextmanager

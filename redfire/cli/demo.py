@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -45,7 +44,7 @@ from redfire.cli.readiness import NotReady, WorkerHttp, funded, priced, wait_unt
 from redfire.embedded import EmbeddedBroker, free_port, start_tansu
 from redfire.settings import Settings
 from redfire.streams.admin import ensure_topics
-from redfire.worker_process import start_worker, stop_worker
+from redfire.worker_process import WorkerProcess, start_worker
 
 OUTPUTS = ("order_decisions", "risk_alerts", "risk_metrics", "dead_letters")
 STEP_S = 0.5  # one step: a tick per symbol and one order
@@ -90,15 +89,17 @@ def run_demo(seconds: float, broker_url: str | None, console: Console, seed: int
     web_port = free_port()
     # Create the topics first, so the feed cannot auto-create them with other counts.
     ensure_topics(Settings(broker=broker_url, partitions=1))
-    worker = start_worker(worker_env(broker_url, workdir, web_port), workdir / "worker.log")
+    worker = start_worker(
+        worker_env(broker_url, workdir, web_port), workdir / "worker.log", web_port
+    )
     console.print(f"worker pid {worker.pid}, logs in {workdir}")
     try:
         stream_demo(run, seconds, broker_url.split("://", 1)[-1], web_port, console, worker, seed)
-        if worker.poll() is not None:
+        if not worker.is_running():
             console.print(f"[red]worker exited[/]; see {workdir / 'worker.log'}")
         return run
     finally:
-        stop_worker(worker)
+        worker.stop()
         if broker is not None:
             broker.stop()
         console.print("[bold]stopped[/]: worker and broker are down")
@@ -121,7 +122,7 @@ def stream_demo(
     bootstrap: str,
     web_port: int,
     console: Console,
-    worker: subprocess.Popen[bytes],
+    worker: WorkerProcess,
     seed: int,
 ) -> None:
     """Open the accounts, wait for the worker, then stream until time runs out."""
@@ -132,7 +133,7 @@ def stream_demo(
     with stop_on_ctrl_c() as stop:
 
         def going() -> bool:
-            return not stop["now"] and worker.poll() is None
+            return not stop["now"] and worker.is_running()
 
         try:
             open_accounts(run, feed, producer, http, console, deadline, going)

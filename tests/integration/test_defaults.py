@@ -15,7 +15,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 
 from redfire.settings import SettingsError
+from redfire.worker_process import worker_command
 from tests.support.eventually import eventually
 from tests.support.kafka_io import TopicReader, producer, send_json
 from tests.support.worker import REPO, RedFireWorker, free_port
@@ -44,10 +44,6 @@ def clean_env(**settings: str) -> dict[str, str]:
     """Return this process's environment without any REDFIRE_* setting, plus ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDFIRE_")}
     return {**env, "PYTHONUNBUFFERED": "1", **settings}
-
-
-def worker_command() -> list[str]:
-    return [sys.executable, "-m", "faust", "-A", "redfire", "worker", "-l", "info"]
 
 
 @pytest.fixture
@@ -71,17 +67,8 @@ def default_worker(
         REDFIRE_WEB_PORT=str(worker.web_port),
     )
     assert sorted(k for k in env if k.startswith("REDFIRE_")) == sorted(WHERE_IT_RUNS)
-    worker.log_path = tmp_path / "worker.log"
-    with open(worker.log_path, "wb") as log:
-        # The worker creates its own topics, as on a fresh cluster.
-        worker.process = subprocess.Popen(
-            worker_command(),
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    # The worker creates its own topics, as on a fresh cluster.
+    worker.launch_with(env, tmp_path / "worker.log")
     try:
         worker.wait_healthy(timeout=180)
         yield worker

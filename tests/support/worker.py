@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +16,7 @@ from typing import Any
 
 from redfire.settings import Settings
 from redfire.streams.admin import ensure_topics
+from redfire.worker_process import WorkerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,8 +39,7 @@ class RedFireWorker:
     partitions: int = 2
     extra_env: Mapping[str, str] = field(default_factory=dict)
     web_port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
+    handle: WorkerProcess | None = None
     starts: int = 0
 
     def env(self) -> dict[str, str]:
@@ -86,33 +84,32 @@ class RedFireWorker:
         """Start the worker and return once /health says ok; return seconds taken."""
         self.starts += 1
         self.datadir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.datadir.parent / f"{self.app_id}-worker-{self.starts}.log"
         started = time.monotonic()
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "faust", "-A", "redfire", "worker", "-l", "info"],
-                cwd=REPO,
-                env=self.env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        log_file = self.datadir.parent / f"{self.app_id}-worker-{self.starts}.log"
+        self.launch_with(self.env(), log_file)
         self.wait_healthy(timeout)
         return time.monotonic() - started
 
+    def launch_with(self, env: Mapping[str, str], log_file: Path) -> None:
+        """Start the worker process with exactly ``env`` (redfire.worker_process)."""
+        self.handle = WorkerProcess(env, log_file, self.web_port, cwd=REPO)
+        self.handle.launch()
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return None if self.handle is None else self.handle.process
+
+    @property
+    def log_path(self) -> Path | None:
+        return None if self.handle is None else self.handle.log_file
+
     def wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"worker exited early:\n{self.log_tail()}")
-            try:
-                if self.get("/health").get("status") == "ok":
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"worker not healthy after {timeout}s:\n{self.log_tail()}")
-            time.sleep(0.2)
+        if self.handle is None:
+            raise AssertionError("worker not started")
+        try:
+            self.handle.wait_healthy(timeout, poll=0.2)
+        except (RuntimeError, TimeoutError) as exc:
+            raise AssertionError(str(exc)) from None
 
     @property
     def default_token(self) -> str | None:
@@ -143,25 +140,17 @@ class RedFireWorker:
             return json.loads(response.read())
 
     def is_alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.handle is not None and self.handle.is_running()
 
     def kill(self) -> None:
         """SIGKILL the worker: no shutdown, no flush, no commit."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(30)
+        if self.handle is not None:
+            self.handle.kill()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the worker cleanly, killing it if it does not stop in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.handle is not None:
+            self.handle.stop(timeout)
 
     def log_tail(self, lines: int = 60) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "(no log)" if self.handle is None else self.handle.log_tail(lines)
