@@ -58,6 +58,8 @@ class Envelope:
 
 # What a desk does with one valid record of its topic (sync, or async when it emits).
 RecordHandler = Callable[[T, Envelope], Awaitable[None] | None]
+# Decodes a record that may hold several (a batch): every item, or one failure for all.
+BatchDecoder = Callable[[bytes | None, codec.Limits], codec.Batch[T] | codec.DecodeFailure]
 # Let other agents (orders first) run between slices of a long batch.
 YIELD_EVERY = 200
 
@@ -66,11 +68,16 @@ class Intake(Generic[T]):
     """Decode one input topic's records and route the ones that belong elsewhere."""
 
     def __init__(
-        self, ctx: AgentContext, kind: codec.RecordKind[T], owner: Callable[[T], str]
+        self,
+        ctx: AgentContext,
+        kind: codec.RecordKind[T],
+        owner: Callable[[T], str],
+        batches: BatchDecoder[T] | None = None,
     ) -> None:
         self.ctx = ctx
         self.kind = kind
         self.owner = owner
+        self.batches = batches
         self.limits = ctx.limits
         self.partitions = ctx.settings.partitions
         self.counts: Counter[tuple[str, str]] = Counter()
@@ -87,8 +94,7 @@ class Intake(Generic[T]):
         (``DeliveryFailed``) is not a record's fault and stops the batch.
         """
         for index, envelope in enumerate(envelopes):
-            record = await self.read(envelope, uow)
-            if record is not None:
+            for record in await self.read_all(envelope, uow):
                 try:
                     pending = handle(record, envelope)
                     if pending is not None:
@@ -102,9 +108,47 @@ class Intake(Generic[T]):
             if index % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
 
-    async def read(self, envelope: Envelope, uow: UnitOfWork) -> T | None:
+    async def read_all(self, envelope: Envelope, uow: UnitOfWork) -> list[T]:
+        """Return the records of ``envelope`` owned here (a batch record may hold many).
+
+        In a batch, each item is checked on its own: a bad one is dead-lettered
+        (the error names its position), one owned by another partition is
+        forwarded there as a record of its own.
+        """
+        if self.batches is None:
+            single = await self.read(envelope, uow)
+            return [] if single is None else [single]
+        decoded = self.batches(envelope.value, self.limits)
+        if isinstance(decoded, codec.DecodeFailure):
+            await self.dead_letter(envelope, uow, decoded.reason, decoded.error)
+            return []
+        if not decoded.is_batch:
+            single = await self.read(envelope, uow, decoded.items[0])
+            return [] if single is None else [single]
+        owned: list[T] = []
+        for item in decoded.items:
+            if isinstance(item, codec.DecodeFailure):
+                await self.dead_letter(envelope, uow, item.reason, item.error)
+                continue
+            key = self.owner(item)
+            partition = partition_for(key, self.partitions)
+            if partition != envelope.partition:
+                await uow.emit(envelope.topic, key.encode(), codec.encode_json(item), partition)
+                self.counts[(envelope.topic, "rekeyed")] += 1
+                continue
+            self.counts[(envelope.topic, "accepted")] += 1
+            owned.append(item)
+        return owned
+
+    async def read(
+        self, envelope: Envelope, uow: UnitOfWork, decoded: T | codec.DecodeFailure | None = None
+    ) -> T | None:
         """Return the record if it is valid and owned here; else dead-letter or forward it."""
-        record = codec.decode(envelope.value, self.kind, self.limits)
+        record: T | codec.DecodeFailure
+        if decoded is None:
+            record = codec.decode(envelope.value, self.kind, self.limits)
+        else:
+            record = decoded
         if isinstance(record, codec.DecodeFailure):
             await self.dead_letter(envelope, uow, record.reason, record.error)
             return None

@@ -32,7 +32,9 @@ class MarketDesk:
         self.ctx = ctx
         self.state = ctx.state
         self.market = ctx.state.market
-        self.intake: Intake[Tick] = Intake(ctx, codec.TICK, lambda tick: tick.symbol)
+        self.intake: Intake[Tick] = Intake(
+            ctx, codec.TICK, lambda tick: tick.symbol, batches=codec.decode_ticks
+        )
         self.publish_interval_ns = ctx.settings.price_publish_ms * 1_000_000
         self.published_ns: dict[str, int] = {}
         # Prices changed since last written to the global table: symbol → partition.

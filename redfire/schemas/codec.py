@@ -74,13 +74,82 @@ class Limits:
 def decode(raw: bytes | None, kind: RecordKind[T], limits: Limits = Limits()) -> T | DecodeFailure:
     """Decode and validate one record, detecting JSON or Avro per record."""
     try:
-        data = _parse(raw, kind.avro, limits)
-        record = kind.build(_normalize(data, kind.avro))
-        kind.check(record)
-        _check_sizes(record, limits)
+        return _record(_parse(raw, kind.avro, limits), kind, limits)
     except InvalidRecord as bad:
         return DecodeFailure(bad.reason, bad.error)
+
+
+def _record(data: JsonDict, kind: RecordKind[T], limits: Limits) -> T:
+    record = kind.build(_normalize(data, kind.avro))
+    kind.check(record)
+    _check_sizes(record, limits)
     return record
+
+
+# A batch of ticks holds at most this many: a feed handler's batch, not a backfill.
+MAX_TICKS_PER_BATCH = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Batch(Generic[T]):
+    """What one input record held: its items in order (``is_batch``: it was a batch record)."""
+
+    items: list[T | DecodeFailure]
+    is_batch: bool
+
+
+def decode_ticks(
+    raw: bytes | None, limits: Limits = Limits()
+) -> Batch[records.Tick] | DecodeFailure:
+    """Decode a tick record, or a batch of them, each tick validated on its own.
+
+    A batch is a JSON array of tick objects or a Confluent-framed Avro
+    ``TickBatch`` (schema ``tick_batch``). A record that cannot be read at all
+    is one failure; otherwise every tick is a ``Tick`` or its own failure, in
+    order, so one bad tick does not cost the others.
+    """
+    try:
+        items = _tick_batch_items(raw, limits)
+    except InvalidRecord as bad:
+        return DecodeFailure(bad.reason, bad.error)
+    if items is None:
+        single: records.Tick | DecodeFailure = decode(raw, TICK, limits)
+        return Batch([single], is_batch=False)
+    decoded: list[records.Tick | DecodeFailure] = []
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise InvalidRecord("wrong_type", f"a {type(item).__name__}, not a tick object")
+            decoded.append(_record(item, TICK, limits))
+        except InvalidRecord as bad:
+            error = f"tick {index + 1} of {len(items)}: {bad.error}"
+            decoded.append(DecodeFailure(bad.reason, error))
+    return Batch(decoded, is_batch=True)
+
+
+def _tick_batch_items(raw: bytes | None, limits: Limits) -> list[Any] | None:
+    """Return the items of a tick batch, or None when ``raw`` is a single record."""
+    if not raw or len(raw) > limits.max_record_bytes:
+        return None
+    if raw[0] == AVRO_MAGIC:
+        batch = schema("tick_batch")
+        if len(raw) < 5 or int.from_bytes(raw[1:5], "big") != batch.schema_id:
+            return None
+        items = _parse_avro(raw, batch).get("ticks")
+    elif raw.lstrip()[:1] == b"[":
+        try:
+            items = json.loads(raw.decode())
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidRecord("undecodable", f"tick batch is not JSON: {exc}") from exc
+    else:
+        return None
+    if not isinstance(items, list):
+        raise InvalidRecord("wrong_type", "a tick batch holds a list of ticks")
+    if len(items) > MAX_TICKS_PER_BATCH:
+        raise InvalidRecord(
+            "absurd_size", f"tick batch of {len(items)} ticks exceeds {MAX_TICKS_PER_BATCH}"
+        )
+    return items
 
 
 def _parse(raw: bytes | None, avro: AvroSchema, limits: Limits) -> JsonDict:

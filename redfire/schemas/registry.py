@@ -23,6 +23,7 @@ SCHEMA_IDS: dict[str, int] = {
     "stress_result": 8,
     "dead_letter": 9,
     "instrument": 10,
+    "tick_batch": 11,
 }
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from redfire.agents.intake import Envelope
 from tests.support.engine import build_engine
 
 T0 = 1_700_000_000_000
@@ -78,3 +81,32 @@ def test_a_record_whose_handling_fails_is_dead_lettered_and_the_batch_goes_on() 
     assert letter["reason"] == "processing_error"
     assert "ZeroDivisionError: a bug" in letter["error"]
     assert engine.state.market.last_price("MSFT") == 400.0
+
+
+def test_a_batch_record_of_ticks_is_applied_tick_by_tick() -> None:
+    engine = build_engine()
+    ticks = [{"symbol": "AAPL", "price": 100.0 + i, "ts": T0 + i} for i in range(5)]
+    owner = engine.envelope(engine.names.ticks, "AAPL", b"").partition
+    batch = json.dumps([*ticks, {"symbol": "AAPL", "price": -1, "ts": T0 + 9}]).encode()
+    envelope = Envelope(engine.names.ticks, owner, 0, None, batch)
+    engine.run(engine.desks.market.handle([envelope]))
+
+    assert engine.state.market.last_price("AAPL") == 104.0
+    (letter,) = engine.dead_letters()
+    assert letter["reason"] == "non_positive"
+    assert letter["error"].startswith("tick 6 of 6:")
+
+
+def test_ticks_of_a_batch_owned_elsewhere_are_forwarded_one_by_one() -> None:
+    engine = build_engine()
+    symbols = [f"S{i}" for i in range(8)]
+    here = engine.envelope(engine.names.ticks, symbols[0], b"").partition
+    batch = json.dumps([{"symbol": s, "price": 10.0, "ts": T0} for s in symbols]).encode()
+    engine.run(engine.desks.market.handle([Envelope(engine.names.ticks, here, 0, None, batch)]))
+
+    forwarded = [s for s in engine.producer.sent if s.topic == engine.names.ticks]
+    elsewhere = [s for s in symbols if engine.state.partition_of(s) != here]
+    assert sorted(f.json()["symbol"] for f in forwarded) == sorted(elsewhere)
+    assert all(f.partition == engine.state.partition_of(f.json()["symbol"]) for f in forwarded)
+    for symbol in set(symbols) - set(elsewhere):
+        assert engine.state.market.last_price(symbol) == 10.0
