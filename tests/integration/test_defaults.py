@@ -203,15 +203,19 @@ def test_readme_kcat_examples_work_against_a_default_worker(default_worker: RedF
         pytest.skip("kcat is not on PATH: `make test` installs it (apt-get install kcat)")
     worker = default_worker
     lines = readme_commands("For example with `kcat`")
-    assert [line.split()[0] for line in lines] == ["echo", "echo", "curl", "echo", "kcat"]
+    assert [line.split()[0] for line in lines] == ["echo", "echo", "curl", "curl", "echo", "kcat"]
+    shown = {"/positions": lambda body: body["cash"] == 1_000_000,
+             "/market/": lambda body: body["price"]["price"] == 190.5}  # fmt: skip
     for line in lines[:-1]:
         command = localised(line, worker)
-        if line.startswith("curl"):  # the README's "wait until the worker shows the cash"
+        if line.startswith("curl"):  # the README's "wait until the worker shows it"
+            check = next(test for part, test in shown.items() if part in line)
             eventually(
-                lambda command=command: json.loads(run_shell(command))["cash"] == 1_000_000,
+                lambda command=command, check=check: check(json.loads(run_shell(command))),
                 timeout=120,
-                retry_on=(AssertionError, ValueError, subprocess.CalledProcessError),
-            )
+                retry_on=(AssertionError, ValueError, KeyError, TypeError,
+                          subprocess.CalledProcessError),
+            )  # fmt: skip
         else:
             run_shell(command)
     decision = first_record(localised(lines[-1], worker), lambda r: r.get("order_id") == "o1")
