@@ -216,9 +216,11 @@ class Monitor:
         tables = self.state.tables
         if outcome.marks_changed:
             uow.stage(tables.accounts, account.partition, account.name, account.account_value)
-        if outcome.backtest_changed:
+        if outcome.backtest_changed and account.backtest is not None:
             backtest = account.backtest
-            uow.stage(tables.var_backtests, account.partition, account.name, lambda: backtest)
+            uow.stage(
+                tables.var_backtests, account.partition, account.name, backtest.to_record
+            )
         stress_loss = await self.scheduled_stress(account, now, uow)
         await uow.emit(
             self.ctx.names.risk_metrics,

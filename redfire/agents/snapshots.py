@@ -7,11 +7,11 @@ marks (high-water mark, start-of-day equity) and score its live VaR backtest.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from redfire.risk import valuation
-from redfire.risk.backtest import traffic_light
+from redfire.risk.backtest import TrafficLight
 from redfire.risk.incremental import RiskBook
+from redfire.risk.live_backtest import BarForecast, LiveBacktest, LiveBacktestSummary
 from redfire.risk.measures import InsufficientHistory
 from redfire.risk.rule_metrics import MetricInputs, metric_values
 from redfire.risk.valuation import EquityMarks
@@ -20,22 +20,13 @@ from redfire.schemas.records import RiskSnapshot, SnapshotPosition
 from redfire.state.account import AccountAggregate
 from redfire.state.worker import WorkerState
 
-BACKTEST_BARS = 250
-BACKTEST_CONFIDENCE = 0.99
-
 
 @dataclass(frozen=True, slots=True)
 class VaRFigures:
     var_95: float | None = None
     var_99: float | None = None
+    var_975: float | None = None
     es_975: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Backtest:
-    exceptions: int | None
-    bars: int
-    light: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +53,8 @@ def var_figures(book: RiskBook | InsufficientHistory) -> VaRFigures:
     """Return VaR 95/99 and ES 97.5 of the account's book, or none without history."""
     if isinstance(book, InsufficientHistory):
         return VaRFigures()
-    return VaRFigures(book.result(0.95).var, book.result(0.99).var, book.result(0.975).es)
+    at_975 = book.result(0.975)
+    return VaRFigures(book.result(0.95).var, book.result(0.99).var, at_975.var, at_975.es)
 
 
 def holdings(state: WorkerState, account: AccountAggregate) -> list[Holding]:
@@ -112,7 +104,7 @@ class SnapshotBuilder:
         drawdown = valuation.drawdown(equity, marks.high_water)
         daily = valuation.daily_pnl(equity, marks)
         var = var_figures(self.state.books.book(account, now_ms))
-        backtest, backtest_changed = self.update_backtest(account, held, var.var_99)
+        backtest, backtest_changed = self.update_backtest(account, held, var)
         open_positions = [h for h in held if h.qty != 0]
         realized = sum(h.realized_pnl for h in held)
         unrealized = sum(
@@ -140,10 +132,13 @@ class SnapshotBuilder:
                 SnapshotPosition(h.symbol, h.qty, h.avg_cost, h.realized_pnl, h.market_value)
                 for h in open_positions
             ),
-            var_exceptions=backtest.exceptions,
+            var_exceptions=backtest.var_exceptions if backtest.bars else None,
             backtest_bars=backtest.bars,
-            traffic_light=backtest.light,
+            traffic_light=light_name(backtest.traffic_light),
             reject_ratio=account.flow.reject_ratio(),
+            es_backtest_z2=backtest.es_backtest_z2,
+            es_backtest_bars=backtest.es_bars,
+            es_traffic_light=light_name(backtest.es_traffic_light),
         )
         metrics = MetricInputs(
             equity=equity,
@@ -160,9 +155,11 @@ class SnapshotBuilder:
             var_95=var.var_95,
             var_99=var.var_99,
             es_975=var.es_975,
-            var_exceptions=backtest.exceptions,
+            var_exceptions=snapshot.var_exceptions,
             backtest_bars=backtest.bars,
-            traffic_light=backtest.light,
+            traffic_light=snapshot.traffic_light,
+            es_backtest_z2=snapshot.es_backtest_z2,
+            es_traffic_light=snapshot.es_traffic_light,
             reject_ratio=snapshot.reject_ratio,
             orders_per_s=account.flow.orders_per_s(),
         )
@@ -179,43 +176,45 @@ class SnapshotBuilder:
         return valuation.mark_equity(marks, equity, now_ms, self.marks_start_unfunded)
 
     def update_backtest(
-        self, account: AccountAggregate, held: list[Holding], var_99: float | None
-    ) -> tuple[Backtest, bool]:
-        """Score the last VaR against the bar that just closed, once per new bar."""
-        stored: dict[str, Any] = account.backtest or {"flags": []}
+        self, account: AccountAggregate, held: list[Holding], var: VaRFigures
+    ) -> tuple[LiveBacktestSummary, bool]:
+        """Score the held forecast against the bar that just closed, once per new bar.
+
+        The forecast made now (VaR 99%, VaR and ES 97.5% of the current book) is
+        held until the next bar closes (``redfire.risk.live_backtest``).
+        """
+        live = account.backtest
+        if live is None:
+            live = account.backtest = LiveBacktest()
         exposures = {h.symbol: h.market_value for h in held if h.qty != 0}
-        marker = self.bar_marker(set(exposures) | set(stored.get("exposures", {})))
-        flags: list[int] = list(stored["flags"])
+        previous = live.held.exposures if live.held is not None else {}
+        symbols = set(exposures) | set(previous)
+        marker = self.bar_marker(symbols)
         changed = False
-        if marker > stored.get("bar", -1):
-            if stored.get("var") is not None and stored.get("exposures"):
-                pnl = self.realised_pnl(stored["exposures"])
-                flags = [*flags, int(pnl < -stored["var"])][-BACKTEST_BARS:]
-            account.backtest = {
-                "bar": marker,
-                "var": var_99,
-                "exposures": exposures,
-                "flags": flags,
-            }
-            changed = True
-        if not flags:
-            return Backtest(None, 0, None), changed
-        zone = traffic_light(sum(flags), len(flags), BACKTEST_CONFIDENCE)
-        return Backtest(sum(flags), len(flags), zone.value), changed
+        if marker > (live.last_bar if live.last_bar is not None else -1):
+            forecast = None
+            if var.var_99 is not None and var.var_975 is not None and var.es_975 is not None:
+                forecast = BarForecast(var.var_99, var.var_975, var.es_975, exposures)
+            changed = live.on_bar(marker, self.newest_returns(symbols), forecast)
+        return live.summary(), changed
+
+    def newest_returns(self, symbols: set[str]) -> dict[str, float]:
+        """Return each symbol's return over its newest closed bar."""
+        found = {}
+        for symbol in symbols:
+            mark = self.state.market.window(symbol)
+            if mark is not None and len(mark.returns):
+                found[symbol] = float(mark.returns[-1])
+        return found
 
     def bar_marker(self, symbols: set[str]) -> int:
         """Return the latest closed-bar start among ``symbols`` (the backtest clock)."""
         marks = [self.state.market.window(s) for s in symbols]
         return max((m.last_bar_start for m in marks if m is not None), default=-1)
 
-    def realised_pnl(self, exposures: dict[str, float]) -> float:
-        """Return the P&L of the stored exposures over each symbol's newest bar return."""
-        total = 0.0
-        for symbol, value in exposures.items():
-            mark = self.state.market.window(symbol)
-            if mark is not None and len(mark.returns):
-                total += value * float(mark.returns[-1])
-        return total
+
+def light_name(zone: TrafficLight | None) -> str | None:
+    return None if zone is None else zone.value
 
 
 def rule_metrics(metrics: MetricInputs, stress_loss: float | None) -> dict[str, float]:

@@ -70,6 +70,18 @@ _CATALOGUE = (
         firm=False,
     ),
     RuleMetric(
+        "es_backtest_z2",
+        "statistic",
+        "Acerbi-Szekely Z2 of ES(97.5%) in the live backtest (≤ −0.70 yellow, ≤ −1.8 red)",
+        firm=False,
+    ),
+    RuleMetric(
+        "es_traffic_light",
+        "level",
+        "zone of the live ES backtest once 250 bars are in: 0 green, 1 yellow, 2 red",
+        firm=False,
+    ),
+    RuleMetric(
         "reject_ratio", "fraction", "rejected / decided orders over the last minute", firm=False
     ),
     RuleMetric("orders_per_s", "rate", "order requests in the last second", firm=False),
@@ -141,6 +153,8 @@ class MetricInputs:
     var_exceptions: int | None = None
     backtest_bars: int | None = None
     traffic_light: str | None = None
+    es_backtest_z2: float | None = None
+    es_traffic_light: str | None = None
     reject_ratio: float | None = None
     orders_per_s: float | None = None
     stress_loss: float | None = None
@@ -171,6 +185,12 @@ def metric_values(inputs: MetricInputs) -> dict[str, float]:
         "var_exceptions": inputs.var_exceptions,
         "backtest_bars": inputs.backtest_bars,
         "traffic_light": None if light is None else TRAFFIC_LIGHT_LEVELS.get(light),
+        "es_backtest_z2": inputs.es_backtest_z2,
+        "es_traffic_light": (
+            None
+            if inputs.es_traffic_light is None
+            else TRAFFIC_LIGHT_LEVELS.get(inputs.es_traffic_light)
+        ),
         "reject_ratio": inputs.reject_ratio,
         "orders_per_s": inputs.orders_per_s,
         "stress_loss": inputs.stress_loss,

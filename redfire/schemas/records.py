@@ -136,6 +136,9 @@ class RiskSnapshot:
     backtest_bars: int = 0
     traffic_light: str | None = None
     reject_ratio: float = 0.0
+    es_backtest_z2: float | None = None
+    es_backtest_bars: int = 0
+    es_traffic_light: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from redfire.risk.live_backtest import LiveBacktest
 from redfire.risk.positions import MONEY_CONTEXT, ZERO, Position
 from redfire.risk.rules import RuleState
 from redfire.risk.vocabulary import TradingState
@@ -39,7 +40,8 @@ class AccountAggregate:
         # The scheduled stress run: when it last ran and its worst loss (a rule metric).
         self.stress_run_ms = 0
         self.stress_loss: float | None = None
-        self.backtest: dict[str, Any] | None = None
+        # The live VaR/ES backtest (risk.live_backtest.LiveBacktest), built on first use.
+        self.backtest: LiveBacktest | None = None
         # The VaR book cache (``redfire.state.books``) and snapshot bookkeeping.
         self.book: Any = None
         self.changed = True

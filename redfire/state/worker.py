@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redfire.risk.bars import Bar
+from redfire.risk.live_backtest import LiveBacktest
 from redfire.risk.positions import to_decimal
 from redfire.risk.rules import RuleState
 from redfire.state.account import AccountAggregate
@@ -196,7 +197,8 @@ class WorkerState:
             name, _, rule_id = key.partition("|")
             self.account(name).rule_states[rule_id] = RuleState(**raw)
         for name, raw in tables.var_backtests.items(partition):
-            self.account(name).backtest = raw
+            if "scored" in raw:  # older records (flags only) start a fresh live backtest
+                self.account(name).backtest = LiveBacktest.from_record(raw)
         count = sum(1 for a in self.accounts.values() if a.partition == partition)
         log.info("partition %d: %d accounts loaded", partition, count)
 

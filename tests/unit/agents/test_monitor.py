@@ -79,3 +79,32 @@ def test_halt_rule_halts_the_account_and_cancels_its_live_orders() -> None:
     assert engine.state.account("ACC1").trading_state == "HALTED"
     cancels = engine.producer.on(engine.names.orders)
     assert [(c["order_id"], c["action"]) for c in cancels] == [("o1", "CANCEL")]
+
+
+def test_snapshots_carry_the_live_var_and_es_backtest() -> None:
+    engine = build_engine()
+    day = 24 * 3600 * 1000
+    engine.commands(
+        {"command_id": "c1", "command": "SET_CASH", "account": "ACC1", "payload": {"cash": 1e6},
+         "ts": T0}
+    )  # fmt: skip
+    price = 100.0
+    for d in range(30):
+        price *= 1.01 if d % 3 else 0.97
+        engine.ticks({"symbol": "AAPL", "price": round(price, 2), "ts": T0 + d * day})
+        if d == 0:
+            engine.fills(
+                {"fill_id": "f1", "order_id": "o", "account": "ACC1", "symbol": "AAPL",
+                 "side": "BUY", "qty": 100, "price": 100.0, "ts": T0}
+            )  # fmt: skip
+        engine.now_ms = T0 + d * day + 1
+        engine.state.account("ACC1").touch()
+        engine.monitor()
+
+    last = engine.producer.on(engine.names.risk_metrics)[-1]
+    assert last["var_99"] is not None
+    assert last["backtest_bars"] >= 5
+    assert last["es_backtest_bars"] >= 5
+    assert last["es_backtest_z2"] is not None
+    stored = engine.state.tables.var_backtests.get(engine.state.partition_of("ACC1"), "ACC1")
+    assert stored is not None and len(stored["scored"]) == last["backtest_bars"]

@@ -40,6 +40,8 @@ def full_inputs(**changes: object) -> MetricInputs:
         "var_exceptions": 1,
         "backtest_bars": 30,
         "traffic_light": "YELLOW",
+        "es_backtest_z2": -0.4,
+        "es_traffic_light": "GREEN",
         "reject_ratio": 0.1,
         "orders_per_s": 2.0,
         "stress_loss": 90_000.0,
