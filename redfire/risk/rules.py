@@ -26,6 +26,9 @@ Payloads (``ADD_RULE``, YAML) use the field names below; ``frequency``/``cooldow
 for ``frequency_ms``/``cooldown_ms`` and may be numbers (ms), durations (``"500ms"``, ``"5s"``,
 ``"1m"``, ``"1h"``, ``"1d"``) or seed 000's names (``REAL_TIME``, ``SECOND``, ``MINUTE``,
 ``HOURLY``, ``DAILY``); ``metric_name`` is accepted for ``metric``.
+
+Actions: ``alert``, ``reduce_only``, ``halt`` and ``flatten`` (the emergency stop that also
+closes every position; CRITICAL only, and not at scope ``FIRM``, where no account is acted on).
 """
 
 from __future__ import annotations
@@ -57,7 +60,10 @@ COMPARISONS: Mapping[str, Callable[[float, float], bool]] = MappingProxyType(
 )
 SEVERITIES = ("INFO", "WARNING", "CRITICAL")
 SCOPES = ("account", "all", "FIRM")
-ACTIONS = ("alert", "reduce_only", "halt")
+# ``flatten`` is the whole emergency stop: HALT, cancel every live order, and close every
+# position with a MARKET order on ``emergency_orders`` (seed 002: closing needs CRITICAL).
+ACTIONS = ("alert", "reduce_only", "halt", "flatten")
+FLATTEN = "flatten"
 FIRM = "FIRM"
 FIRING = "FIRING"
 RESOLVED = "RESOLVED"
@@ -122,6 +128,16 @@ class MonitoringRule:
                 isinstance(value, int) and not isinstance(value, bool) and value >= 0,
                 f"{duration} must be a whole number of ms >= 0, got {value!r}",
             )
+        _require(
+            self.action != FLATTEN or self.severity == "CRITICAL",
+            f"action flatten closes every position: it needs severity CRITICAL, "
+            f"got {self.severity!r}",
+        )
+        _require(
+            self.action != FLATTEN or self.scope != FIRM,
+            "action flatten acts on accounts: use scope 'account' or 'all', not 'FIRM' "
+            "(to flatten every account send FLATTEN '*')",
+        )
         _require(
             self.account is None or self.scope == "account",
             f"account is only meaningful with scope 'account', got scope {self.scope!r}",
