@@ -13,7 +13,7 @@ from redfire.risk.backtest import traffic_light
 from redfire.risk.incremental import RiskBook
 from redfire.risk.measures import InsufficientHistory
 from redfire.risk.vocabulary import stricter
-from redfire.schemas.records import RiskSnapshot, SnapshotPosition
+from redfire.schemas.records import RiskSnapshot, SnapshotComponent, SnapshotPosition
 from redfire.state.account import AccountAggregate
 from redfire.state.worker import WorkerState
 
@@ -22,6 +22,8 @@ BACKTEST_CONFIDENCE = 0.99
 NO_EQUITY_LEVERAGE = 1e12
 LIGHT_LEVEL = {"GREEN": 0.0, "YELLOW": 1.0, "RED": 2.0}
 DAY_MS = 24 * 3600 * 1000
+# Component VaR is the Euler allocation of VaR(99%): the components sum to var_99.
+COMPONENT_CONFIDENCE = 0.99
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,20 @@ def var_figures(book: RiskBook | InsufficientHistory) -> VaRFigures:
     return VaRFigures(book.result(0.95).var, book.result(0.99).var, book.result(0.975).es)
 
 
+def top_components(
+    book: RiskBook | InsufficientHistory, count: int
+) -> tuple[SnapshotComponent, ...]:
+    """Return the ``count`` largest Euler components of VaR(99%) by size, largest first."""
+    if count <= 0 or isinstance(book, InsufficientHistory):
+        return ()
+    allocation = book.components(COMPONENT_CONFIDENCE)
+    pairs = sorted(
+        zip(allocation.symbols, allocation.component.tolist(), strict=True),
+        key=lambda pair: (-abs(pair[1]), pair[0]),
+    )
+    return tuple(SnapshotComponent(symbol, value) for symbol, value in pairs[:count])
+
+
 def leverage(gross: float, equity: float) -> float:
     """Return gross exposure / equity; a huge number when exposure has no equity behind it."""
     if gross == 0:
@@ -94,9 +110,11 @@ def holdings(state: WorkerState, account: AccountAggregate) -> list[Holding]:
 class SnapshotBuilder:
     """Value an account, move its marks and backtest, and produce its snapshot."""
 
-    def __init__(self, state: WorkerState, var_method: str) -> None:
+    def __init__(self, state: WorkerState, var_method: str, components: int = 0) -> None:
         self.state = state
         self.var_method = var_method
+        # How many of the largest component VaRs each snapshot carries.
+        self.components = components
 
     def build(self, account: AccountAggregate, now_ms: int) -> SnapshotOutcome:
         held = holdings(self.state, account)
@@ -110,7 +128,8 @@ class SnapshotBuilder:
         drawdown = 0.0 if high <= 0 else max(0.0, (high - equity) / high)
         day_start = record.day_start_equity
         daily = equity - (day_start if day_start is not None else equity)
-        var = var_figures(self.state.books.book(account, now_ms))
+        book = self.state.books.book(account, now_ms)
+        var = var_figures(book)
         backtest, backtest_changed = self.update_backtest(account, held, var.var_99)
         open_positions = [h for h in held if h.qty != 0]
         realized = sum(h.realized_pnl for h in held)
@@ -143,6 +162,7 @@ class SnapshotBuilder:
             backtest_bars=backtest.bars,
             traffic_light=backtest.light,
             reject_ratio=account.flow.reject_ratio(),
+            components=top_components(book, self.components),
         )
         return SnapshotOutcome(snapshot, marks_changed, backtest_changed)
 
