@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     monitor_tick_s: float = Field(default=1.0, gt=0)
     stress_interval_s: float = Field(default=60.0, gt=0)
     snapshot_interval: float = Field(default=5.0, gt=0)
+    # Each RiskSnapshot carries the component VaR(99%) of this many largest contributors.
+    snapshot_components: int = Field(default=5, ge=0, le=1000)
     # The monitor yields the event loop after this long, so orders never wait behind it.
     monitor_slice_ms: float = Field(default=2.0, gt=0)
     # Micro-batches: at most this many events per unit of work (orders: fewer, so a

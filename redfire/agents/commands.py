@@ -1,10 +1,18 @@
-"""Command agent: ``risk_commands`` → cash, trading states, limits, rules, scenarios, stress.
+"""Command agent: ``risk_commands`` → cash, trading states, limits, rules, scenarios, stress,
+and FLATTEN (the emergency stop, ``redfire.agents.emergency``).
 
 Idempotent by ``command_id`` (and SET_CASH by the account's command watermark,
 so a redelivered command never overwrites cash that fills moved since). A
 command that cannot be applied as given is refused: a ``dead_letters`` record
 with reason ``invalid_command`` naming what is wrong, a metric and a log line —
 never stored half-applied.
+
+FLATTEN ``*`` must reach every account, but a command keyed ``*`` lands on one
+partition. Its owner there sets the firm state HALTED, flattens the accounts of that
+partition and sends one copy of the command to every other partition (payload
+``partition: p``, keyed by ``partition_key(p)``, a key that hashes to p); each copy
+flattens the accounts of its partition on the worker that owns them. Copies carry the
+command id, so each partition applies it once.
 """
 
 from __future__ import annotations
@@ -12,10 +20,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from itertools import count
+from typing import Any, Final
 
 from redfire import metrics
 from redfire.agents.context import AgentContext
+from redfire.agents.emergency import EmergencyStop, StopCause
 from redfire.agents.intake import Envelope, Intake
 from redfire.agents.stress import stress_account
 from redfire.risk import valuation
@@ -30,9 +41,13 @@ from redfire.schemas.records import RiskCommand
 from redfire.state.config import FIRM_STATE_KEY
 from redfire.state.unit import UnitOfWork
 from redfire.state.worker import compound_key
+from redfire.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
 INVALID = "invalid_command"
+FLATTEN: Final = "FLATTEN"
+# The payload field of a FLATTEN "*" copy: the partition whose accounts it flattens.
+FANOUT_PARTITION = "partition"
 
 
 class CommandError(ValueError):
@@ -54,13 +69,35 @@ def command_owner(command: RiskCommand) -> str:
     return command.account or ALL_ACCOUNTS
 
 
+@cache
+def partition_key(partition: int, partitions: int) -> str:
+    """Return the first key ``*#n`` that hashes to ``partition``: a FLATTEN ``*`` copy's key."""
+    for n in count():
+        key = f"{ALL_ACCOUNTS}#{n}"
+        if partition_for(key, partitions) == partition:
+            return key
+    raise AssertionError("unreachable")
+
+
+def fanout_partition(command: RiskCommand, partitions: int) -> int | None:
+    """Return the partition a FLATTEN ``*`` copy is for; None for any other command."""
+    if command.command != FLATTEN or command_owner(command) != ALL_ACCOUNTS:
+        return None
+    target = command.payload.get(FANOUT_PARTITION)
+    if isinstance(target, int) and not isinstance(target, bool) and 0 <= target < partitions:
+        return target
+    return None
+
+
 class CommandDesk:
     """Apply each command once; refuse bad ones loudly."""
 
     def __init__(self, ctx: AgentContext) -> None:
         self.ctx = ctx
         self.state = ctx.state
-        self.intake: Intake[RiskCommand] = Intake(ctx, codec.COMMAND, command_owner)
+        self.partitions = ctx.settings.partitions
+        self.intake: Intake[RiskCommand] = Intake(ctx, codec.COMMAND, self.owner)
+        self.emergency = EmergencyStop(ctx)
         self.handlers: dict[str, Callable[[Applied], Any]] = {
             "SET_CASH": self.set_cash,
             "SET_LIMITS": self.set_limits,
@@ -71,6 +108,17 @@ class CommandDesk:
             "REMOVE_RULE": self.remove_rule,
             "ADD_SCENARIO": self.add_scenario,
         }
+        self.async_handlers: dict[str, Callable[[Applied], Awaitable[None]]] = {
+            "RUN_STRESS": self.run_stress,
+            FLATTEN: self.flatten,
+        }
+
+    def owner(self, command: RiskCommand) -> str:
+        """Return the key a command is processed under (a FLATTEN ``*`` copy: its partition's)."""
+        target = fanout_partition(command, self.partitions)
+        if target is None:
+            return command_owner(command)
+        return partition_key(target, self.partitions)
 
     async def handle(self, envelopes: Sequence[Envelope]) -> Awaitable[None]:
         uow = self.ctx.unit()
@@ -85,7 +133,7 @@ class CommandDesk:
         """Apply one command unless already applied; dead-letter it when it is invalid."""
         seen = self.state.tables.seen_commands
         self.state.saw_event(command.ts)
-        key = compound_key(command_owner(command), command.command_id)
+        key = compound_key(self.owner(command), command.command_id)
         if uow.read(seen, envelope.partition, key) is not None:
             metrics.DUPLICATES.labels("risk_commands").inc()
             return
@@ -95,8 +143,9 @@ class CommandDesk:
             await self.intake.dead_letter(envelope, uow, refusal.reason, refusal.error)
             return
         try:
-            if command.command == "RUN_STRESS":
-                await self.run_stress(Applied(command, envelope.partition, envelope.offset, uow))
+            run = self.async_handlers.get(command.command)
+            if run is not None:
+                await run(Applied(command, envelope.partition, envelope.offset, uow))
             else:
                 handler = self.handlers.get(command.command)
                 if handler is None:
@@ -209,6 +258,53 @@ class CommandDesk:
         from different partitions.
         """
         applied.uow.stage(table, applied.partition, key, lambda: value)
+
+    # ---------------------------------------------------------- emergency
+
+    async def flatten(self, applied: Applied) -> None:
+        """FLATTEN one account, or (``*``) every account: the whole emergency stop."""
+        command = applied.command
+        reason = command.payload.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise CommandError(f"payload field 'reason' must be text, got {reason!r}")
+        trigger = f"FLATTEN {command.command_id}" + (f": {reason}" if reason else "")
+        cause = StopCause(command.command_id, trigger, command.ts)
+        if command_owner(command) != ALL_ACCOUNTS:
+            account = self.state.account(require_account(command))
+            await self.emergency.flatten(account, cause, applied.uow)
+            return
+        if FANOUT_PARTITION in command.payload:
+            target = fanout_partition(command, self.partitions)
+            if target != applied.partition:
+                raise CommandError(
+                    f"a FLATTEN '*' copy for partition {command.payload[FANOUT_PARTITION]!r} "
+                    f"arrived on partition {applied.partition}"
+                )
+        else:
+            self.set_trading_state(applied, HALTED)
+            await self.fan_out(applied)
+        for account in self.state.accounts_on(applied.partition):
+            await self.emergency.flatten(account, cause, applied.uow)
+
+    async def fan_out(self, applied: Applied) -> None:
+        """Send a copy of a FLATTEN ``*`` to every other partition, for its accounts."""
+        command = applied.command
+        for partition in range(self.partitions):
+            if partition == applied.partition:
+                continue
+            copy = RiskCommand(
+                command.command_id,
+                FLATTEN,
+                command.ts,
+                ALL_ACCOUNTS,
+                {**command.payload, FANOUT_PARTITION: partition},
+            )
+            await applied.uow.emit(
+                self.ctx.names.risk_commands,
+                partition_key(partition, self.partitions).encode(),
+                self.ctx.encode(copy, "risk_command"),
+                partition,
+            )
 
     # ------------------------------------------------------------ stress
 

@@ -17,12 +17,11 @@ import numpy as np
 from redfire.agents.context import AgentContext
 from redfire.agents.intake import Envelope
 from redfire.agents.monitor import SUMMED, RuleRunner, constant, set_var_gauges
-from redfire.agents.snapshots import rule_metrics
+from redfire.agents.snapshots import rule_metrics, snapshot_metrics
 from redfire.risk import valuation
 from redfire.risk.firm import merge_exposures
 from redfire.risk.measures import InsufficientHistory, VaRConfig
 from redfire.risk.portfolio import assemble_portfolio
-from redfire.risk.rule_metrics import MetricInputs
 from redfire.risk.rules import RuleState
 from redfire.risk.var import compute_var
 from redfire.risk.vocabulary import ACTIVE, FIRM
@@ -96,7 +95,7 @@ class FirmDesk:
             self.state.partition_of(FIRM),
         )
         set_var_gauges(snapshot)
-        values = rule_metrics(firm_metrics(snapshot), None)
+        values = rule_metrics(snapshot_metrics(snapshot), None)
         await self.rules.run(FIRM, self.rule_states, values, snapshot.ts, partition, uow)
 
     def with_marks(self, snapshot: RiskSnapshot) -> RiskSnapshot:
@@ -132,25 +131,6 @@ class FirmDesk:
             return compute_var(portfolio.returns, vector, config)
 
         return at(0.95).var, at(0.99).var, at(0.975).es
-
-
-def firm_metrics(snapshot: RiskSnapshot) -> MetricInputs:
-    """Return the rule-metric inputs of the FIRM snapshot (no live-order count at firm level)."""
-    return MetricInputs(
-        equity=snapshot.equity,
-        cash=snapshot.cash,
-        gross_exposure=snapshot.gross_exposure,
-        net_exposure=snapshot.net_exposure,
-        realized_pnl=snapshot.realized_pnl,
-        unrealized_pnl=snapshot.unrealized_pnl,
-        largest_exposure=valuation.largest_exposure(p.market_value for p in snapshot.positions),
-        open_positions=len(snapshot.positions),
-        daily_pnl=snapshot.daily_pnl,
-        drawdown=snapshot.drawdown,
-        var_95=snapshot.var_95,
-        var_99=snapshot.var_99,
-        es_975=snapshot.es_975,
-    )
 
 
 def snapshot_fields(snapshot: RiskSnapshot) -> dict[str, Any]:

@@ -4,8 +4,10 @@ A worker timer passes over the account partitions this worker owns every
 REDFIRE_MONITOR_TICK_S. For each account that changed (or whose last snapshot
 is older than REDFIRE_SNAPSHOT_INTERVAL) it publishes a RiskSnapshot, runs the
 scheduled stress scenarios when due, evaluates the rules, emits FIRING/RESOLVED
-alerts and applies rule actions; then it hands each partition's totals to the
-firm stage.
+alerts and applies rule actions (``flatten``: the emergency stop of
+``redfire.agents.emergency``); then it hands each partition's totals to the firm
+stage. Every alert published for an account is also kept in its aggregate (the
+last 10, in memory: GET /accounts/{a}/risk and the real-time report read them).
 
 The pass shares the event loop with the order agent, so it works in slices:
 it yields to the loop whenever a slice has run for REDFIRE_MONITOR_SLICE_MS,
@@ -19,24 +21,41 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from redfire import metrics
+from redfire.agents.alerts import publish_alert
 from redfire.agents.context import AgentContext
+from redfire.agents.emergency import EmergencyStop, StopCause
 from redfire.agents.snapshots import SnapshotBuilder, rule_metrics
 from redfire.agents.stress import stress_account
-from redfire.risk.rules import MonitoringRule, RuleState, alert_message, evaluate
+from redfire.risk.lifecycle import OrderStatus
+from redfire.risk.rules import FLATTEN, MonitoringRule, RuleState, alert_message, evaluate
 from redfire.risk.vocabulary import FIRING, FIRM, HALTED, REDUCE_ONLY, TradingState
-from redfire.schemas.records import OrderRequest, RiskAlert, RiskSnapshot
-from redfire.state.account import AccountAggregate
+from redfire.schemas.records import RiskAlert, RiskSnapshot
+from redfire.state.account import RECENT_ALERTS, AccountAggregate
 from redfire.state.durable import JsonValue
 from redfire.state.unit import UnitOfWork, ValueSource
 from redfire.state.worker import compound_key
 
 log = logging.getLogger(__name__)
 MAX_VAR_GAUGE_ACCOUNTS = 50
-ACTION_STATES: dict[str, TradingState] = {"reduce_only": REDUCE_ONLY, "halt": HALTED}
+ACTION_STATES: dict[str, TradingState] = {
+    "reduce_only": REDUCE_ONLY,
+    "halt": HALTED,
+    FLATTEN: HALTED,
+}
+ORDER_FIELDS = (
+    "active_orders",
+    "pending_orders",
+    "partially_filled_orders",
+    "ordered_qty",
+    "filled_qty",
+    "reserved",
+    "buying_power",
+)
 SUMMED = (
     "equity",
     "cash",
@@ -55,21 +74,28 @@ class PartitionTotals:
     partition: int
     ts: int
     snapshots: list[RiskSnapshot] = field(default_factory=list)
+    order_summaries: list[dict[str, float]] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
         exposures: dict[str, float] = {}
+        quantities: dict[str, float] = {}
         for snapshot in self.snapshots:
             for position in snapshot.positions:
-                exposures[position.symbol] = (
-                    exposures.get(position.symbol, 0.0) + position.market_value
-                )
+                symbol = position.symbol
+                exposures[symbol] = exposures.get(symbol, 0.0) + position.market_value
+                quantities[symbol] = quantities.get(symbol, 0.0) + position.qty
         totals = {name: sum(getattr(s, name) for s in self.snapshots) for name in SUMMED}
+        orders = {name: sum(o[name] for o in self.order_summaries) for name in ORDER_FIELDS}
         return {
             "partition": self.partition,
             "ts": self.ts,
             "accounts": len(self.snapshots),
             "exposures": exposures,
             **totals,
+            # For the firm's real-time report (GET /report): net quantity per symbol,
+            # live-order counts and buying power, as of each account's last snapshot.
+            "quantities": quantities,
+            "orders": orders,
         }
 
 
@@ -79,6 +105,8 @@ class RuleRunner:
     def __init__(self, ctx: AgentContext) -> None:
         self.ctx = ctx
         self.state = ctx.state
+        # Alerts of keys without an account aggregate (FIRM), the last 10; in memory.
+        self.recent: deque[RiskAlert] = deque(maxlen=RECENT_ALERTS)
 
     async def run(
         self,
@@ -116,13 +144,8 @@ class RuleRunner:
         return fired
 
     async def publish_alert(self, alert: RiskAlert, uow: UnitOfWork) -> None:
-        await uow.emit(
-            self.ctx.names.risk_alerts,
-            alert.account.encode(),
-            self.ctx.encode(alert, "risk_alert"),
-            self.state.partition_of(alert.account),
-        )
-        metrics.ALERTS.labels(alert.rule_id, alert.severity, alert.state).inc()
+        if not await publish_alert(self.ctx, alert, uow):
+            self.recent.append(alert)
 
 
 def constant(value: JsonValue) -> ValueSource:
@@ -169,9 +192,13 @@ class Monitor:
         self.state = ctx.state
         settings = ctx.settings
         self.snapshots = SnapshotBuilder(
-            ctx.state, settings.var_method.value, marks_start_unfunded=settings.default_cash > 0
+            ctx.state,
+            settings.var_method.value,
+            marks_start_unfunded=settings.default_cash > 0,
+            components=settings.snapshot_components,
         )
         self.rules = RuleRunner(ctx)
+        self.emergency = EmergencyStop(ctx)
         self.interval_ms = int(settings.snapshot_interval * 1000)
         self.stress_interval_ms = int(settings.stress_interval_s * 1000)
         self.slice_ns = int(settings.monitor_slice_ms * 1_000_000)
@@ -195,6 +222,8 @@ class Monitor:
                 await self.monitor_account(account, now, uow)
             if account.last_snapshot is not None:
                 totals.snapshots.append(account.last_snapshot)
+            if account.order_summary is not None:
+                totals.order_summaries.append(account.order_summary)
             if time.perf_counter_ns() - slice_start > self.slice_ns:
                 await asyncio.sleep(0)
                 slice_start = time.perf_counter_ns()
@@ -232,6 +261,7 @@ class Monitor:
         account.changed = False
         account.published_ms = now
         account.last_snapshot = snapshot
+        account.order_summary = self.order_summary(account)
         values = rule_metrics(outcome.metrics, stress_loss)
         fired = await self.rules.run(
             account.name, account.rule_states, values, now, account.partition, uow
@@ -261,10 +291,32 @@ class Monitor:
             account.stress_loss = worst
         return account.stress_loss
 
+    def order_summary(self, account: AccountAggregate) -> dict[str, float]:
+        """Return the account's live-order counts and buying power (for the firm stage)."""
+        live = [r.order for r in account.live.values() if r.order is not None]
+        partial = sum(1 for o in live if o.status == OrderStatus.PARTIALLY_FILLED)
+        cash, reserved = float(account.cash), float(account.reserved)
+        leverage = self.state.config.limits_for(account.name).max_leverage
+        return {
+            "active_orders": len(live),
+            "pending_orders": len(live) - partial,
+            "partially_filled_orders": partial,
+            "ordered_qty": float(sum(o.qty for o in live)),
+            "filled_qty": float(sum(o.filled_qty for o in live)),
+            "reserved": reserved,
+            "buying_power": max(0.0, cash - reserved) * leverage,
+        }
+
     async def apply_action(
         self, account: AccountAggregate, rule: MonitoringRule, ts: int, uow: UnitOfWork
     ) -> None:
-        """Apply a rule's action: REDUCE_ONLY, or HALT plus a cancel of every live order."""
+        """Apply a rule's action: REDUCE_ONLY, HALT plus a cancel of every live order, or
+        FLATTEN (HALT, cancel, close every position, the emergency-stop event)."""
+        if rule.action == FLATTEN:
+            trigger = f"rule {rule.rule_id}: {rule.metric} {rule.comparison} {rule.threshold:g}"
+            cause = StopCause(f"rule-{rule.rule_id}-{ts}", trigger, ts)
+            await self.emergency.flatten(account, cause, uow)
+            return
         target = ACTION_STATES[rule.action]
         account.record.trading_state = target
         tables = self.state.tables
@@ -275,23 +327,4 @@ class Monitor:
 
     async def cancel_all(self, account: AccountAggregate, ts: int, uow: UnitOfWork) -> None:
         """Send a CANCEL request for every live order of the account (emergency stop)."""
-        for order_id in sorted(account.live):
-            order = account.live[order_id].order
-            if order is None:
-                continue
-            cancel = OrderRequest(
-                order_id=order_id,
-                account=account.name,
-                symbol=order.symbol,
-                side=order.side,  # type: ignore[arg-type]
-                qty=float(order.qty),
-                ts=ts,
-                action="CANCEL",
-                strategy="redfire-emergency-stop",
-            )
-            await uow.emit(
-                self.ctx.names.orders,
-                account.name.encode(),
-                self.ctx.encode(cancel, "order_request"),
-                account.partition,
-            )
+        await self.emergency.cancel_all(account, ts, uow)

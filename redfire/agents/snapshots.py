@@ -16,9 +16,12 @@ from redfire.risk.measures import InsufficientHistory
 from redfire.risk.rule_metrics import MetricInputs, metric_values
 from redfire.risk.valuation import EquityMarks
 from redfire.risk.vocabulary import stricter
-from redfire.schemas.records import RiskSnapshot, SnapshotPosition
+from redfire.schemas.records import RiskSnapshot, SnapshotComponent, SnapshotPosition
 from redfire.state.account import AccountAggregate
 from redfire.state.worker import WorkerState
+
+# Component VaR is the Euler allocation of VaR(99%): the components sum to var_99.
+COMPONENT_CONFIDENCE = 0.99
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,20 @@ def var_figures(book: RiskBook | InsufficientHistory) -> VaRFigures:
     return VaRFigures(book.result(0.95).var, book.result(0.99).var, at_975.var, at_975.es)
 
 
+def top_components(
+    book: RiskBook | InsufficientHistory, count: int
+) -> tuple[SnapshotComponent, ...]:
+    """Return the ``count`` largest Euler components of VaR(99%) by size, largest first."""
+    if count <= 0 or isinstance(book, InsufficientHistory):
+        return ()
+    allocation = book.components(COMPONENT_CONFIDENCE)
+    pairs = sorted(
+        zip(allocation.symbols, allocation.component.tolist(), strict=True),
+        key=lambda pair: (-abs(pair[1]), pair[0]),
+    )
+    return tuple(SnapshotComponent(symbol, value) for symbol, value in pairs[:count])
+
+
 def holdings(state: WorkerState, account: AccountAggregate) -> list[Holding]:
     """Return every position the account has held, valued at the last prices."""
     result = []
@@ -80,12 +97,20 @@ def holdings(state: WorkerState, account: AccountAggregate) -> list[Holding]:
 class SnapshotBuilder:
     """Value an account, move its marks and backtest, and produce its snapshot."""
 
-    def __init__(self, state: WorkerState, var_method: str, marks_start_unfunded: bool) -> None:
+    def __init__(
+        self,
+        state: WorkerState,
+        var_method: str,
+        marks_start_unfunded: bool,
+        components: int = 0,
+    ) -> None:
         self.state = state
         self.var_method = var_method
         # With a positive REDFIRE_DEFAULT_CASH an account is funded from the start, so its
         # high-water mark may start before any SET_CASH (risk.valuation.mark_equity).
         self.marks_start_unfunded = marks_start_unfunded
+        # How many of the largest component VaRs each snapshot carries.
+        self.components = components
 
     def build(self, account: AccountAggregate, now_ms: int) -> SnapshotOutcome:
         held = holdings(self.state, account)
@@ -103,7 +128,8 @@ class SnapshotBuilder:
         )
         drawdown = valuation.drawdown(equity, marks.high_water)
         daily = valuation.daily_pnl(equity, marks)
-        var = var_figures(self.state.books.book(account, now_ms))
+        book = self.state.books.book(account, now_ms)
+        var = var_figures(book)
         backtest, backtest_changed = self.update_backtest(account, held, var)
         open_positions = [h for h in held if h.qty != 0]
         realized = sum(h.realized_pnl for h in held)
@@ -139,6 +165,7 @@ class SnapshotBuilder:
             es_backtest_z2=backtest.es_backtest_z2,
             es_backtest_bars=backtest.es_bars,
             es_traffic_light=light_name(backtest.es_traffic_light),
+            components=top_components(book, self.components),
         )
         metrics = MetricInputs(
             equity=equity,
@@ -215,6 +242,35 @@ class SnapshotBuilder:
 
 def light_name(zone: TrafficLight | None) -> str | None:
     return None if zone is None else zone.value
+
+
+def snapshot_metrics(
+    snapshot: RiskSnapshot, live_orders: int | None = None, orders_per_s: float | None = None
+) -> MetricInputs:
+    """Return the rule-metric inputs a published snapshot carries (FIRM: no order counts)."""
+    return MetricInputs(
+        equity=snapshot.equity,
+        cash=snapshot.cash,
+        gross_exposure=snapshot.gross_exposure,
+        net_exposure=snapshot.net_exposure,
+        realized_pnl=snapshot.realized_pnl,
+        unrealized_pnl=snapshot.unrealized_pnl,
+        largest_exposure=valuation.largest_exposure(p.market_value for p in snapshot.positions),
+        open_positions=len(snapshot.positions),
+        daily_pnl=snapshot.daily_pnl,
+        drawdown=snapshot.drawdown,
+        live_orders=live_orders,
+        var_95=snapshot.var_95,
+        var_99=snapshot.var_99,
+        es_975=snapshot.es_975,
+        var_exceptions=snapshot.var_exceptions,
+        backtest_bars=snapshot.backtest_bars if snapshot.backtest_bars else None,
+        traffic_light=snapshot.traffic_light,
+        es_backtest_z2=snapshot.es_backtest_z2,
+        es_traffic_light=snapshot.es_traffic_light,
+        reject_ratio=snapshot.reject_ratio if live_orders is not None else None,
+        orders_per_s=orders_per_s,
+    )
 
 
 def rule_metrics(metrics: MetricInputs, stress_loss: float | None) -> dict[str, float]:

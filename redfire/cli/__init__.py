@@ -48,10 +48,11 @@ def broker_command(
 
 
 def _register_commands() -> None:
-    from redfire.cli import backtest, feed, instruments, report, scenario, token
+    from redfire.cli import backtest, feed, flatten, instruments, report, scenario, token
 
     backtest.register(app)
     feed.register(app)
+    flatten.register(app)
     instruments.register(app)
     scenario.register(app)
     token.register(app)

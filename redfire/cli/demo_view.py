@@ -24,8 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from redfire.risk.limits import Limits
-from redfire.risk.utilisation import AccountFigures, largest_use
-from redfire.risk.valuation import largest_exposure
+from redfire.risk.utilisation import HeldSymbol, Usage, largest_use
 
 WIDTH = 80
 TOP_REASONS = 5
@@ -92,24 +91,28 @@ def alert_line(alert: JsonRecord, elapsed_s: float) -> Text:
     return Text(fit(text), style="bold magenta" if firing else "cyan")
 
 
-def figures_of(snapshot: JsonRecord) -> AccountFigures:
+def usage_of(snapshot: JsonRecord) -> Usage:
     """Return the limit-relevant figures of a RiskSnapshot (JSON)."""
     positions = snapshot.get("positions") or []
-    return AccountFigures(
-        equity=float(snapshot["equity"]),
+    return Usage(
         gross_exposure=float(snapshot["gross_exposure"]),
         net_exposure=float(snapshot["net_exposure"]),
-        largest_exposure=largest_exposure(float(p["market_value"]) for p in positions),
-        concentration=float(snapshot.get("concentration") or 0.0),
+        equity=float(snapshot["equity"]),
+        cash=float(snapshot["cash"]),
+        reserved=0.0,
         daily_pnl=snapshot.get("daily_pnl"),
         drawdown=snapshot.get("drawdown"),
-        var_99=snapshot.get("var_99"),
+        var=snapshot.get("var_99"),
+        positions={
+            str(p["symbol"]): HeldSymbol(float(p["qty"]), float(p["market_value"]))
+            for p in positions
+        },
     )
 
 
 def limit_text(snapshot: JsonRecord, limits: Limits) -> str:
     """Return the limit closest to being reached, e.g. ``85% concentration``."""
-    found = largest_use(figures_of(snapshot), limits)
+    found = largest_use(limits, usage_of(snapshot))
     if found is None:
         return "-"
     name, use = found

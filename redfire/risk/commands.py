@@ -97,6 +97,17 @@ def check_run_stress(payload: Mapping[str, Any]) -> None:
         non_empty_text("scenario_id", payload["scenario_id"])
 
 
+def check_flatten(payload: Mapping[str, Any]) -> None:
+    """Allow ``{reason: text}`` and, on a ``*`` fan-out copy, ``partition``.
+
+    Whether that partition is one this copy can be for needs the topic's partition count:
+    the command agent checks it.
+    """
+    require_known_fields("FLATTEN", list(payload), ("reason", "partition"))
+    if "reason" in payload:
+        non_empty_text("reason", payload["reason"])
+
+
 def check_no_payload(payload: Mapping[str, Any]) -> None:
     """Refuse any payload field: HALT, RESUME and REDUCE_ONLY take none."""
     require_known_fields("a trading-state command", list(payload), ())
@@ -110,6 +121,7 @@ _CHECKS: Mapping[str, Callable[[Mapping[str, Any]], None]] = MappingProxyType(
         "REMOVE_RULE": check_remove_rule,
         "ADD_SCENARIO": check_add_scenario,
         "RUN_STRESS": check_run_stress,
+        "FLATTEN": check_flatten,
         **{name: check_no_payload for name in TRADING_STATE_COMMANDS},
     }
 )

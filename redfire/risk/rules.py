@@ -31,6 +31,9 @@ Validation: ``metric`` must be in the catalogue (``rule_metrics.RULE_METRICS``; 
 such as ``var_95_ratio`` are stored under the catalogue name), because a rule on an unknown
 metric would never fire. Every refusal is an ``InvalidField`` naming the rule, the field, the
 bad value and the valid choices.
+
+Actions: ``alert``, ``reduce_only``, ``halt`` and ``flatten`` (the emergency stop that also
+closes every position; CRITICAL only, and not at scope ``FIRM``, where no account is acted on).
 """
 
 from __future__ import annotations
@@ -71,7 +74,10 @@ COMPARISONS: Mapping[str, Callable[[float, float], bool]] = MappingProxyType(
 )
 SEVERITIES = ("INFO", "WARNING", "CRITICAL")
 SCOPES = ("account", "all", "FIRM")
-ACTIONS = ("alert", "reduce_only", "halt")
+# ``flatten`` is the whole emergency stop: HALT, cancel every live order, and close every
+# position with a MARKET order on ``emergency_orders`` (seed 002: closing needs CRITICAL).
+ACTIONS = ("alert", "reduce_only", "halt", "flatten")
+FLATTEN = "flatten"
 FIRM = "FIRM"
 FIRING = "FIRING"
 RESOLVED = "RESOLVED"
@@ -141,6 +147,17 @@ class MonitoringRule:
         if self.account is not None and self.scope != "account":
             raise InvalidField(
                 "account", self.account, f"only meaningful with scope 'account', not {self.scope!r}"
+            )
+        if self.action == FLATTEN and self.severity != "CRITICAL":
+            raise InvalidField(
+                "severity", self.severity, "action flatten closes every position: use CRITICAL"
+            )
+        if self.action == FLATTEN and self.scope == FIRM:
+            raise InvalidField(
+                "scope",
+                self.scope,
+                "action flatten acts on accounts: use 'account' or 'all' "
+                "(to flatten every account send FLATTEN '*')",
             )
 
 

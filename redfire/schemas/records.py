@@ -23,6 +23,7 @@ CommandType: TypeAlias = Literal[
     "REMOVE_RULE",
     "ADD_SCENARIO",
     "RUN_STRESS",
+    "FLATTEN",
 ]
 PayloadValue: TypeAlias = (
     bool | int | float | str | dict[str, float | str | None] | list[str] | None
@@ -101,6 +102,11 @@ class RiskAlert:
     state: AlertState
     message: str
     ts: int
+    # Set on emergency-stop events only (rule_id "emergency_stop"); empty on rule alerts.
+    trigger: str | None = None
+    actions: tuple[str, ...] = ()
+    order_ids: tuple[str, ...] = ()
+    cancelled_order_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,12 @@ class SnapshotPosition:
     avg_cost: float
     realized_pnl: float
     market_value: float
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotComponent:
+    symbol: str
+    component_var: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +151,7 @@ class RiskSnapshot:
     es_backtest_z2: float | None = None
     es_backtest_bars: int = 0
     es_traffic_light: str | None = None
+    components: tuple[SnapshotComponent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

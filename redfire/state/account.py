@@ -9,6 +9,7 @@ copy; the tables are its durable copy, written by the unit of work.
 
 from __future__ import annotations
 
+from collections import deque
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,8 @@ from redfire.state.flow import AccountFlow
 from redfire.state.records import AccountRecord, OrderRecord, PositionEntry
 
 NEVER = 2**62
+# The alerts an account keeps for GET /accounts/{a}/risk and its report (seed 002: the last 10).
+RECENT_ALERTS = 10
 
 
 class AccountAggregate:
@@ -47,6 +50,11 @@ class AccountAggregate:
         self.changed = True
         self.published_ms: int | None = None
         self.last_snapshot: Any = None
+        # The last alerts published for the account (RiskAlert records, oldest first). In
+        # memory only: a restart or a rebalance starts it empty (the topic keeps them all).
+        self.recent_alerts: deque[Any] = deque(maxlen=RECENT_ALERTS)
+        # Live-order counts and buying power as of the last snapshot, for the firm stage.
+        self.order_summary: dict[str, float] | None = None
 
     # ---------------------------------------------------------------- account
 

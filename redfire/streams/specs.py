@@ -43,6 +43,10 @@ STRESS_RESULTS = TopicSpec(
 DEAD_LETTERS = TopicSpec(
     "dead_letters", "original key", "dead_letter", co_partitioned=False, retention_ms=30 * DAY_MS
 )
+# Closing MARKET orders a FLATTEN (command or rule action) asks the gateway to send.
+EMERGENCY_ORDERS = TopicSpec(
+    "emergency_orders", "account", "order_request", co_partitioned=True, retention_ms=30 * DAY_MS
+)
 # Reference data: the latest Instrument per symbol, read in full by every worker.
 INSTRUMENTS = TopicSpec(
     "instruments", "symbol", "instrument", co_partitioned=False, compacted=True, retention_ms=None
@@ -65,6 +69,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DEAD_LETTERS,
     INSTRUMENTS,
     FIRM_EXPOSURES,
+    EMERGENCY_ORDERS,
 )
 
 

@@ -14,10 +14,10 @@ if TYPE_CHECKING:
 
 def register_views(engine: Engine) -> None:
     """Register every route of DESIGN §9 on the engine's app, behind the access policy."""
-    from redfire.web import admin, auth, live, orders, rules, views
+    from redfire.web import admin, auth, live, orders, reports, rules, views
 
     auth.install_auth(engine.app, engine.settings)
-    views.register(engine)
+    views.register(engine, reports.register(engine))
     orders.register(engine)
     admin.register(engine)
     rules.register_rules_view(

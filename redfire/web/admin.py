@@ -56,7 +56,8 @@ def register(engine: Engine) -> None:
 
     @app.page("/admin/accounts/{account}/{action}")
     class AccountAction(web.View):
-        """POST halt | resume | reduce-only | cash ({"cash": n}) for one account (or ``*``)."""
+        """POST halt | resume | reduce-only | cash ({"cash": n}) | flatten ({"reason"?: text})
+        for one account (or ``*``)."""
 
         async def post(self, request: web.Request, account: str, action: str) -> web.Response:
             if (refused := require(request, Role.ADMIN)) is not None:
@@ -67,6 +68,13 @@ def register(engine: Engine) -> None:
                 if isinstance(cash, bool) or not isinstance(cash, int | float):
                     return self.json({"error": 'body must be {"cash": number}'}, status=400)
                 record = await publish("SET_CASH", target, {"cash": cash})
+            elif action == "flatten":
+                reason = (await json_body(request)).get("reason")
+                if reason is not None and not isinstance(reason, str):
+                    error = 'body must be {"reason": text} or empty'
+                    return self.json({"error": error}, status=400)
+                payload: dict[str, PayloadValue] = {} if reason is None else {"reason": reason}
+                record = await publish("FLATTEN", target, payload)
             elif action in STATE_COMMANDS:
                 record = await publish(STATE_COMMANDS[action], target, {})
             else:

@@ -2,6 +2,8 @@
 
 Account routes are answered by the worker that owns the account's partition
 (``table_route`` forwards the request there), from its in-memory aggregate.
+``GET /accounts/{a}/risk`` is completed by ``redfire.web.reports.RiskReader``
+(VaR, component VaR, limits with utilisation, live orders, recent alerts).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from redfire.state.account import AccountAggregate
 from redfire.state.records import AccountRecord
 from redfire.state.worker import WorkerState
 from redfire.web.auth import Role, guarded
+from redfire.web.reports import RiskReader, finite
 
 if TYPE_CHECKING:
     from redfire.app import Engine
@@ -74,7 +77,7 @@ def risk_body(state: WorkerState, account: AccountAggregate) -> dict[str, Any]:
     return body
 
 
-def register(engine: Engine) -> None:
+def register(engine: Engine, reader: RiskReader) -> None:
     """Register health, account, market and stress routes."""
     app, state = engine.app, engine.state
     accounts_table = app.tables["accounts"]
@@ -100,8 +103,13 @@ def register(engine: Engine) -> None:
     @guarded(Role.VIEWER)
     @app.table_route(table=accounts_table, match_info="account")
     async def account_risk(self: web.View, request: web.Request, account: str) -> web.Response:
-        """Return the account's positions, cash, equity, PnL, reservations and state."""
-        return self.json(risk_body(state, account_or_blank(state, account)))
+        """Return the account's positions with component VaR, cash, equity, PnL, VaR,
+        limits with utilisation, live orders, recent alerts and trading state."""
+        aggregate = account_or_blank(state, account)
+        body = reader.complete_risk_body(
+            risk_body(state, aggregate), aggregate, engine.context.clock()
+        )
+        return self.json(finite(body))
 
     @app.page("/market/{symbol}")
     @guarded(Role.VIEWER)

@@ -288,6 +288,23 @@ async def test_page_shows_the_account_with_its_var_after_a_fill_and_the_socket_p
         assert await page.evaluate("document.getElementById('detail-title').textContent") == (
             TRADER
         )
+        # The position shows its component VaR; the only position's is the account's VaR99.
+        shown_component = await page.wait_for(
+            "(() => { const row = [...document.querySelectorAll('#positions tbody tr')]"
+            ".find((r) => r.textContent.includes('AAPL'));"
+            " const t = row && row.cells[5].textContent; return t && t !== '—' ? t : null; })()",
+            30,
+            "AAPL's component VaR",
+        )
+        risk = await asyncio.to_thread(feed.get, f"/accounts/{TRADER}/risk")
+        (aapl,) = [p for p in risk["positions"] if p["symbol"] == "AAPL"]
+        assert aapl["component_var"] == pytest.approx(risk["var_99"], rel=1e-6)
+        assert float(shown_component.replace(",", "")) == pytest.approx(risk["var_99"], abs=1.0)
+        await page.wait_for(
+            "document.querySelector('#limits tbody').textContent.includes('max_gross_exposure')",
+            30,
+            "limits with utilisation",
+        )
         await page.wait_for(
             "window.redfire.history.get('DESK-A') && window.redfire.history.get('DESK-A').length"
             " >= 2",

@@ -125,3 +125,10 @@ def test_other_commands_refuse_what_they_cannot_use() -> None:
     assert "field='reason'" in refused("HALT", {"reason": "lunch"}).error
     assert "account='*'" in refused("RUN_STRESS", {}, "*").error
     assert "not a known command" in refused("LIQUIDATE", {}).error
+
+
+def test_flatten_takes_a_reason_and_the_fan_out_partition_only() -> None:
+    assert check_command("FLATTEN", "ACC1", {"reason": "desk stop"}) is None
+    assert check_command("FLATTEN", "*", {"reason": "firm stop", "partition": 3}) is None
+    assert "reason" in refused("FLATTEN", {"reason": ["not", "text"]}).error
+    assert "field='urgency'" in refused("FLATTEN", {"urgency": "now"}).error
