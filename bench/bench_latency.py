@@ -441,8 +441,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=BENCH / "latency.png")
     args = parser.parse_args()
     command = (
-        f".venv/bin/python bench/bench_latency.py --seconds {args.seconds:g} "
-        f"--phases {args.phases}"
+        f".venv/bin/python bench/bench_latency.py --seconds {args.seconds:g} --phases {args.phases}"
     )
     report = Report("latency", command)
     loads: dict[str, tuple[float, int]] = {}

@@ -247,9 +247,7 @@ class Monitor:
             uow.stage(tables.accounts, account.partition, account.name, account.account_value)
         if outcome.backtest_changed and account.backtest is not None:
             backtest = account.backtest
-            uow.stage(
-                tables.var_backtests, account.partition, account.name, backtest.to_record
-            )
+            uow.stage(tables.var_backtests, account.partition, account.name, backtest.to_record)
         stress_loss = await self.scheduled_stress(account, now, uow)
         await uow.emit(
             self.ctx.names.risk_metrics,

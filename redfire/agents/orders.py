@@ -212,9 +212,7 @@ class OrderDesk:
         key = compound_key(account.name, order_id)
         await uow.write_now(self.state.tables.orders, account.partition, key, record.to_dict())
 
-    def decision_for(
-        self, order: OrderRequest, verdict: Verdict, started_ns: int
-    ) -> OrderDecision:
+    def decision_for(self, order: OrderRequest, verdict: Verdict, started_ns: int) -> OrderDecision:
         return self.decision_with(
             order, verdict.reasons, verdict.var_before, verdict.var_after, started_ns
         )

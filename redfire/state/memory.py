@@ -12,9 +12,7 @@ def memory_tables() -> StateTables:
     """Return the worker's tables as partitioned dicts (changelog topic ``changelog-<name>``)."""
     return StateTables(
         **{
-            field.name: DurableTable(
-                field.name, f"changelog-{field.name}", MemoryPartitionStore()
-            )
+            field.name: DurableTable(field.name, f"changelog-{field.name}", MemoryPartitionStore())
             for field in fields(StateTables)
         }
     )

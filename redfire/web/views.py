@@ -93,9 +93,7 @@ def register(engine: Engine, reader: RiskReader) -> None:
     @app.page("/accounts/{account}/positions")
     @guarded(Role.VIEWER)
     @app.table_route(table=accounts_table, match_info="account")
-    async def account_positions(
-        self: web.View, request: web.Request, account: str
-    ) -> web.Response:
+    async def account_positions(self: web.View, request: web.Request, account: str) -> web.Response:
         """Return cash and every position of the account."""
         return self.json(positions_body(state, account_or_blank(state, account)))
 
