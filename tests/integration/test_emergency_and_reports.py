@@ -69,7 +69,8 @@ def history(desk: Desk) -> None:
     for symbol in PRICES:
         eventually(
             lambda s=symbol: (
-                len((http_json(desk.worker, f"/market/{s}")["window"] or {})["returns"]) == 24
+                len((http_json(desk.worker, f"/market/{s}")["window"] or {}).get("returns", []))
+                == 24
             ),
             timeout=60,
             message=f"{symbol} return window",
