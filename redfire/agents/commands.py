@@ -18,6 +18,7 @@ from redfire import metrics
 from redfire.agents.context import AgentContext
 from redfire.agents.intake import Envelope, Intake
 from redfire.agents.stress import stress_account
+from redfire.risk.fx import check_currency
 from redfire.risk.limits import validate_changes
 from redfire.risk.positions import to_decimal
 from redfire.risk.rules import rule_from_payload
@@ -108,8 +109,19 @@ class CommandDesk:
     # ----------------------------------------------------------- accounts
 
     def set_cash(self, applied: Applied) -> None:
-        """Set the account's cash to the back office's figure (once per command offset)."""
+        """Set the account's cash to the back office's figure (once per command offset).
+
+        ``payload.currency`` says which balance (default: the account's base currency).
+        """
         command = applied.command
+        currency = command.payload.get("currency")
+        if currency is not None:
+            if not isinstance(currency, str):
+                raise CommandError(f"payload field 'currency' must be text, got {currency!r}")
+            try:
+                check_currency(currency)
+            except ValueError as exc:
+                raise CommandError(f"payload field 'currency': {exc}") from exc
         cash = command.payload.get("cash")
         if isinstance(cash, bool) or not isinstance(cash, int | float | str):
             raise CommandError(f"payload field 'cash' must be a number, got {cash!r}")
@@ -123,7 +135,7 @@ class CommandDesk:
         record = account.record
         if record.command_offset >= applied.offset:
             return
-        record.cash = amount
+        account.set_cash(currency or account.base, amount)
         record.command_offset = applied.offset
         self.stage_account(applied, account.name)
 

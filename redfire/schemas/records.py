@@ -86,6 +86,9 @@ class OrderDecision:
     reasons: tuple[Reason, ...] = ()
     var_before: float | None = None
     var_after: float | None = None
+    # What the decision used that the operator should know: a symbol missing from the
+    # instrument master and decided by the suffix rules.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,8 @@ class RiskSnapshot:
     backtest_bars: int = 0
     traffic_light: str | None = None
     reject_ratio: float = 0.0
+    base_currency: str | None = None
+    unvalued: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
