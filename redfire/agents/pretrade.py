@@ -66,20 +66,22 @@ class PreTrade:
     def __init__(self, state: WorkerState, daily_bars: bool) -> None:
         self.state = state
         self.market = state.market
+        self.instruments = state.market.instruments
         self.daily_bars = daily_bars
         self._groups: dict[str, tuple[str, ...]] = {}
         self._groups_key: tuple[int, int] = (-1, -1)
 
     # -------------------------------------------------------------- valuation
 
-    def foreign_holdings(self, account: AccountAggregate) -> frozenset[str]:
-        """Return the held symbols priced in another currency than the account's base."""
+    def foreign_holdings(self, account: AccountAggregate) -> dict[str, str]:
+        """Return symbol → currency of the holdings not priced in the account's base currency."""
         generation = self.market.reference_generation
         cached = account.foreign
         if cached is not None and cached[0] == generation:
             return cached[1]
         currency_of, base = self.market.currency_of, account.base
-        foreign = frozenset(s for s in account.quantities if currency_of(s) != base)
+        currencies = ((s, currency_of(s)) for s in account.quantities)
+        foreign = {symbol: currency for symbol, currency in currencies if currency != base}
         account.foreign = (generation, foreign)
         return foreign
 
@@ -87,8 +89,12 @@ class PreTrade:
         self, account: AccountAggregate, symbol: str, fx: Conversion | MissingRate
     ) -> Valuation:
         """Value the account's cash and positions in its base currency at the last prices."""
-        foreign = self.foreign_holdings(account)
-        if foreign or account.balances:
+        cached = account.foreign
+        if cached is not None and cached[0] == self.market.reference_generation:
+            foreign = cached[1]
+        else:
+            foreign = self.foreign_holdings(account)
+        if foreign or account.record.balances:
             return self._mixed_valuation(account, symbol, fx, foreign)
         gross = net = symbol_value = 0.0
         prices = self.market.prices
@@ -110,18 +116,23 @@ class PreTrade:
         account: AccountAggregate,
         symbol: str,
         fx: Conversion | MissingRate,
-        foreign: frozenset[str],
+        foreign: dict[str, str],
     ) -> Valuation:
         """Value an account with foreign holdings or cash; unconvertible ones are left out."""
         market, base = self.market, account.base
+        prices = market.prices
+        rates: dict[str, float | None] = {}
         gross = net = symbol_value = 0.0
         for held, qty in account.quantities.items():
-            mark = market.prices.get(held)
+            mark = prices.get(held)
             if mark is None:
                 continue
             value = qty * mark.price
-            if held in foreign:
-                rate = market.rate(market.currency_of(held), base)
+            currency = foreign.get(held)
+            if currency is not None:
+                if currency not in rates:
+                    rates[currency] = market.rate(currency, base)
+                rate = rates[currency]
                 if rate is None:
                     continue
                 value *= rate
@@ -172,10 +183,9 @@ class PreTrade:
 
     def sellable(
         self, account: AccountAggregate, order: OrderRequest, instrument: Instrument
-    ) -> Sellable | None:
-        """Return the T+1 sellable state of a SELL of a T+1 instrument (None otherwise)."""
-        if order.side != SELL or not instrument.t_plus_one:
-            return None
+    ) -> Sellable:
+        """Return what a SELL of a T+1 instrument may sell today (held at the day's start
+        − sold today − open sells)."""
         day = self.market.trading_day(instrument, order.ts)
         entry = account.positions.get(order.symbol)
         held = 0.0 if entry is None else float(entry.position.qty)
@@ -226,19 +236,28 @@ class PreTrade:
         limits: Limits | None = None,
     ) -> OrderContext:
         """Return the checks' view of ``order`` and its account right now."""
-        market = self.market
+        market, symbol = self.market, order.symbol
         limits = limits or self.state.config.limits_for(account.name)
-        mark = market.price(order.symbol)
+        mark = market.prices.get(symbol)
         reference = None if mark is None else mark.price
-        resolution = market.resolve(order.symbol)
+        resolution = self.instruments.resolve(symbol)
         instrument = resolution.instrument
         fx = market.convert(instrument.currency, account.base)
-        value = self.valuation(account, order.symbol, fx)
+        value = self.valuation(account, symbol, fx)
         var = self.incremental_var(account, order, reference, fx)
         previous_close = instrument.previous_close
         if previous_close is None and self.daily_bars:
-            window = market.window(order.symbol)
+            window = market.windows.get(symbol)
             previous_close = None if window is None else window.last_close
+        # Most orders sell no T+1 shares and have no live order to cross: no calls then.
+        sellable = None
+        if instrument.t_plus_one and order.side == SELL:
+            sellable = self.sellable(account, order, instrument)
+        resting: tuple[RestingOrder, ...] = ()
+        if limits.check_self_trade and (
+            symbol in account.live_by_symbol or limits.self_trade_group is not None
+        ):
+            resting = self.resting_orders(account, order, limits)
         record = account.record
         day_start = record.day_start_equity
         flow = account.flow
@@ -274,8 +293,8 @@ class PreTrade:
             instrument=instrument,
             instrument_known=resolution.known,
             fx=fx,
-            sellable=self.sellable(account, order, instrument),
-            resting_orders=self.resting_orders(account, order, limits),
+            sellable=sellable,
+            resting_orders=resting,
         )
 
     def evaluate(

@@ -204,13 +204,27 @@ def check_instrument(ctx: MarketOrder, limits: Limits) -> CheckResult:
         return _failed(
             name, None, None, f"{ctx.symbol} is marked not tradable in the instrument master"
         )
-    note = (
-        f"{ctx.symbol} is not in the instrument master: suffix rules used "
-        f"({instrument.market}, {instrument.currency}, lot {instrument.lot_size})"
-    )
     if limits.reject_unknown_instruments:
+        note = _fallback_note(
+            ctx.symbol, instrument.market, instrument.currency, instrument.lot_size
+        )
         return _failed(name, None, None, f"{note}; reject_unknown_instruments is on")
-    return CheckResult(name, True, None, None, note)
+    return _fallback_pass(ctx.symbol, instrument.market, instrument.currency, instrument.lot_size)
+
+
+def _fallback_note(symbol: str, market: str, currency: str, lot: int) -> str:
+    return (
+        f"{symbol} is not in the instrument master: suffix rules used "
+        f"({market}, {currency}, lot {lot})"
+    )
+
+
+@lru_cache(maxsize=8192)
+def _fallback_pass(symbol: str, market: str, currency: str, lot: int) -> CheckResult:
+    """Return the passing result that notes a fallback (built once per symbol and rules)."""
+    return CheckResult(
+        "instrument", True, None, None, _fallback_note(symbol, market, currency, lot)
+    )
 
 
 def check_lot_size(ctx: MarketOrder, limits: Limits) -> CheckResult:

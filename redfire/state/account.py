@@ -49,8 +49,8 @@ class AccountAggregate:
         self.backtest: dict[str, Any] | None = None
         # The VaR book cache (``redfire.state.books``) and snapshot bookkeeping.
         self.book: Any = None
-        # (reference generation, held symbols not priced in the base currency): pre-trade cache.
-        self.foreign: tuple[int, frozenset[str]] | None = None
+        # (reference generation, held symbol → currency when not the base): pre-trade cache.
+        self.foreign: tuple[int, dict[str, str]] | None = None
         self.changed = True
         self.published_ms: int | None = None
         self.last_snapshot: Any = None

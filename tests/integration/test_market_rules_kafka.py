@@ -223,6 +223,10 @@ def test_market_rules_on_kafka(redfire_worker: Any, tmp_path: Path) -> None:
         fallback = trader.order("HK1", "0002.HK", "BUY", 100, 60.0, at(0, "10:10"))
         assert fallback["decision"] == "APPROVED", fallback
         assert fallback["notes"] == [unknown["note"]]
+        what_if = worker.post(
+            "/accounts/HK1/what-if", {"symbol": "0002.HK", "side": "BUY", "qty": 100}
+        )
+        assert what_if["notes"] == [unknown["note"]], what_if
         entry = {"symbol": "0002.HK", "market": "XHKG", "currency": "HKD", "lot_size": 500}
         trader.send("instruments", "0002.HK", entry)
         bad = {"symbol": "0003.HK", "market": "XHKG", "currency": "HKD"}  # no board lot
