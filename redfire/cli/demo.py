@@ -16,6 +16,8 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from rich.console import Console
 
+from redfire import config
+from redfire.config.instruments import EXAMPLE_FILE
 from redfire.embedded import EmbeddedBroker, free_port, start_tansu
 from redfire.risk.markets import market_of, tick_size
 from redfire.settings import Settings
@@ -24,6 +26,11 @@ from redfire.worker_process import start_worker, stop_worker
 
 SYMBOLS = {"AAPL": 190.0, "MSFT": 410.0, "600519.SH": 1700.0, "0700.HK": 300.0}
 ACCOUNTS = ("ACC-1", "ACC-2", "ACC-3")
+# The demo runs on the shipped instrument master; ACC-1 keeps its books in CNY and holds US and
+# Hong Kong names, so its equity and VaR carry the USD/CNY and HKD/CNY rates ticked here.
+INSTRUMENTS_FILE = Path(config.__file__).with_name(EXAMPLE_FILE)
+BASE_CURRENCIES = {"ACC-1": "CNY"}
+FX_RATES = {"USDCNY": 7.10, "HKDCNY": 0.91, "USDHKD": 7.80}
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -36,6 +43,7 @@ class Feed:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.prices = dict(SYMBOLS)
+        self.rates = dict(FX_RATES)
         self.order_no = 0
         self.sent: dict[str, dict[str, Any]] = {}
 
@@ -73,11 +81,14 @@ class Feed:
         }
 
     def ticks(self, ts: int, vol: float = 0.002) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Yield one tick per symbol, a small random walk."""
+        """Yield one tick per symbol and FX pair, a small random walk."""
         for symbol in self.prices:
             self.prices[symbol] *= 1 + self.rng.gauss(0, vol)
             price = round(self.prices[symbol], 2)
             yield "ticks", {"symbol": symbol, "ts": ts, "price": price, "volume": 100}
+        for pair in self.rates:
+            self.rates[pair] *= 1 + self.rng.gauss(0, vol / 4)
+            yield "ticks", {"symbol": pair, "ts": ts, "price": round(self.rates[pair], 4)}
 
     def order(self, ts: int) -> tuple[str, dict[str, Any] | bytes]:
         """Return one order request; now and then a deliberately bad one."""
@@ -170,11 +181,18 @@ def run_demo(seconds: float, broker_url: str | None, console: Console) -> int:
         "REDFIRE_WEB_PORT": str(free_port()),
         "REDFIRE_REBALANCE_TIMEOUT_S": "3",
         "REDFIRE_SESSION_TIMEOUT_S": "10",
+        "REDFIRE_INSTRUMENTS_FILE": str(INSTRUMENTS_FILE),
+        "REDFIRE_ACCOUNT_BASE_CURRENCIES": json.dumps(BASE_CURRENCIES),
     }
     # Create the topics first, so the feed cannot auto-create them with other counts.
     ensure_topics(Settings(broker=broker_url, partitions=1))
     worker = start_worker(env, workdir / "worker.log")
     console.print(f"worker pid {worker.pid}, logs in {workdir}")
+    console.print(
+        f"instrument master: {INSTRUMENTS_FILE.name}; ACC-1's base currency is CNY and it "
+        "trades US and Hong Kong names (USD and HKD valued at the USDCNY and HKDCNY ticks); "
+        "ACC-2 and ACC-3 are in USD"
+    )
     try:
         printed = stream_demo(seconds, bootstrap, console, worker)
         if worker.poll() is not None:
