@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from redfire.web.views import instrument_body
 from tests.support.engine import Engine, build_engine
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -635,3 +636,31 @@ def test_set_cash_refuses_a_bad_currency() -> None:
     (letter,) = desk.engine.dead_letters()
     assert letter["reason"] == "invalid_command"
     assert "'usd' is not a 3-letter upper-case currency code" in letter["error"]
+
+
+# --- GET /instruments/{symbol} and account currencies ---------------------------------------
+
+
+def test_instrument_route_body_says_where_the_entry_comes_from() -> None:
+    engine = build_engine()
+    engine.instruments({"symbol": "0700.HK", "market": "XHKG", "currency": "HKD", "lot_size": 100})
+
+    listed = instrument_body(engine.state, "0700.HK")
+    unknown = instrument_body(engine.state, "9999.HK")
+
+    assert (listed["in_master"], listed["source"], listed["note"]) == (True, "master", None)
+    assert (listed["lot_size"], listed["currency"], listed["market"]) == (100, "HKD", "XHKG")
+    assert (unknown["in_master"], unknown["source"]) == (False, "suffix_rules")
+    assert unknown["note"] == (
+        "9999.HK is not in the instrument master: suffix rules used (XHKG, HKD, lot 100)"
+    )
+
+
+def test_a_new_base_currency_keeps_the_old_base_cash_in_its_currency() -> None:
+    engine = build_engine()
+    Desk(engine, "ACC", cash=1000.0)
+
+    restarted = build_engine(tables=engine.state.tables, account_base_currencies={"ACC": "CNY"})
+
+    account = restarted.state.account("ACC")
+    assert account.cash_by_currency() == {"CNY": 0.0, "USD": 1000.0}
