@@ -156,7 +156,7 @@ class AccountBooks:
             pair_versions={p: market.window_version(p) for p in pairs},
             reference_generation=market.reference_generation,
             fx_generation=market.fx_generation,
-            complete=valuation.complete and not valuation.unconverted,
+            complete=valuation.complete,
         )
         currencies = {s: market.currency_of(s) for s in valuation.exposures}
         windows = self._windows([*valuation.exposures, *pairs])

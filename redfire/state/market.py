@@ -115,8 +115,7 @@ class MarketState:
         self.window_versions: dict[str, int] = {}
         self.generation = 0
         self.bars: dict[str, Bar | None] = {}
-        self.file_instruments = {i.symbol: i for i in instruments}
-        self.instruments = InstrumentBook(self.file_instruments.values())
+        self.instruments = InstrumentBook(instruments)
         # The live entries of the ``instruments`` table (versioned like the limits').
         self.instrument_entries = VersionedEntries()
         # Counts changes of the master: books valued with older reference data rebuild.
