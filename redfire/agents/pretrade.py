@@ -45,7 +45,7 @@ class VaRPair:
     after: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Verdict:
     """The outcome of every check on one order: failed reasons, its VaR, what to note.
 
@@ -168,7 +168,7 @@ class PreTrade:
             return VaRPair(None, None)
         delta = (order.qty if order.side == BUY else -order.qty) * price * fx.rate
         symbol = order.symbol
-        if fx.is_identity:
+        if not fx.legs:  # the identity: the instrument is priced in the base currency
             window = None if symbol in book.symbols else books.window(symbol)
         else:
             symbol, window = books.order_column(cached, symbol, fx)
@@ -308,13 +308,13 @@ class PreTrade:
         limits: Limits = self.state.config.limits_for(account.name)
         ctx = self.context(account, order, duplicate, reserved_by_replaced, limits)
         failed = failures(ctx, limits)
-        note = None if ctx.instrument_known else self.market.note_of(order.symbol)
+        notes = () if ctx.instrument_known else self.market.notes_of(order.symbol)
         return Verdict(
             reasons_of(failed),
             ctx.var_before,
             ctx.var_after,
             ctx.reference_price,
-            () if note is None else (note,),
+            notes,
             ctx.fx_rate,
         )
 

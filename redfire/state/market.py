@@ -126,7 +126,7 @@ class MarketState:
         self.fx_generation = 0
         # symbol → (base, quote) if its prices are FX rates, None if not (filled lazily).
         self._fx_pairs: dict[str, tuple[str, str] | None] = {}
-        self._notes: dict[str, str | None] = {}
+        self._notes: dict[str, tuple[str, ...]] = {}
         self._identities: dict[str, Conversion] = {}
         self._reset_fx()
 
@@ -158,12 +158,13 @@ class MarketState:
     def currency_of(self, symbol: str) -> str:
         return self.instruments.resolve(symbol).instrument.currency
 
-    def note_of(self, symbol: str) -> str | None:
-        """Return what a decision says when ``symbol`` fell back to the suffix rules."""
-        notes = self._notes
-        if symbol not in notes:
-            notes[symbol] = self.instruments.resolve(symbol).note()
-        return notes[symbol]
+    def notes_of(self, symbol: str) -> tuple[str, ...]:
+        """Return what a decision says about ``symbol``: that it fell back to the suffix rules."""
+        notes = self._notes.get(symbol)
+        if notes is None:
+            note = self.instruments.resolve(symbol).note()
+            notes = self._notes[symbol] = () if note is None else (note,)
+        return notes
 
     def convert(self, currency: str, base: str) -> Conversion | MissingRate:
         """Return how ``currency`` converts into ``base`` at the rates of the moment."""
