@@ -24,6 +24,7 @@ from redfire import metrics
 from redfire.agents import Desks, register_agents
 from redfire.agents.batches import fatal
 from redfire.agents.context import AgentContext
+from redfire.config.instruments import instrument_book
 from redfire.risk.bars import parse_interval
 from redfire.risk.limits import LimitBook, parse_limits_yaml
 from redfire.risk.measures import VaRConfig, VaRMethod
@@ -155,8 +156,17 @@ class Engine:
 
 
 def build_state(settings: Settings, tables: StateTables) -> WorkerState:
-    """Build the worker's in-memory state over its tables, from the settings."""
-    market = MarketState(settings.var_window, parse_interval(settings.bar_interval))
+    """Build the worker's in-memory state over its tables, from the settings.
+
+    Raise ``InstrumentFileError`` (naming the file, symbol and field) when
+    REDFIRE_INSTRUMENTS_FILE cannot be used: a worker never trades on a half-read master.
+    """
+    market = MarketState(
+        settings.var_window,
+        parse_interval(settings.bar_interval),
+        instrument_book(settings.instruments_file),
+        settings.market_sessions,
+    )
     config = LiveConfig(
         load_limit_book(settings),
         ConfigSet(
@@ -190,12 +200,14 @@ def build_state(settings: Settings, tables: StateTables) -> WorkerState:
         partitions=settings.partitions,
         default_cash=settings.default_cash,
         deadline_of=Deadlines(settings.ioc_timeout_ms, settings.session_end_utc).of,
+        base_currency_of=settings.base_currency_of,
     )
     tables.prices.on_remote_change = market.mirror_price
     tables.returns.on_remote_change = market.mirror_window
     tables.limits.on_remote_change = config.limit_overrides.apply
     tables.rules.on_remote_change = config.rules.entries.apply
     tables.scenarios.on_remote_change = config.scenarios.entries.apply
+    tables.instruments.on_remote_change = market.apply_instrument
     return state
 
 

@@ -1,8 +1,9 @@
 """Faust agents: thin glue that feeds micro-batches to each desk's logic.
 
 Each desk (``MarketDesk``, ``OrderDesk``, ``FillDesk``, ``CommandDesk``,
-``FirmDesk``, ``Monitor``) holds the logic of one agent and is testable without
-faust; ``register_agents`` subscribes them to their topics on a built app.
+``FirmDesk``, ``Monitor``, ``InstrumentDesk``) holds the logic of one agent and is
+testable without faust; ``register_agents`` subscribes them to their topics on a
+built app.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from redfire.agents.commands import CommandDesk
 from redfire.agents.context import AgentContext
 from redfire.agents.fills import FillDesk
 from redfire.agents.firm import FirmDesk
+from redfire.agents.instruments import InstrumentDesk
 from redfire.agents.intake import Envelope
 from redfire.agents.market import MarketDesk
 from redfire.agents.monitor import Monitor
@@ -37,6 +39,7 @@ class Desks:
     commands: CommandDesk
     firm: FirmDesk
     monitor: Monitor
+    instruments: InstrumentDesk
 
     @classmethod
     def build(cls, ctx: AgentContext) -> Desks:
@@ -47,6 +50,7 @@ class Desks:
             commands=CommandDesk(ctx),
             firm=FirmDesk(ctx),
             monitor=Monitor(ctx),
+            instruments=InstrumentDesk(ctx),
         )
 
     def forget(self) -> None:
@@ -82,3 +86,4 @@ def register_agents(app: AppT, topics: Topics, desks: Desks, ctx: AgentContext) 
     _agent(app, topics.fills, "fills", desks.fills.handle, settings.batch_max_events, window)
     _agent(app, topics.risk_commands, "commands", desks.commands.handle, 100)
     _agent(app, topics.firm_exposures, "firm", desks.firm.handle, 100)
+    _agent(app, topics.instruments, "instruments", desks.instruments.handle, 100)

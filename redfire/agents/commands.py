@@ -28,9 +28,11 @@ from redfire import metrics
 from redfire.agents.context import AgentContext
 from redfire.agents.emergency import EmergencyStop, StopCause
 from redfire.agents.intake import Envelope, Intake
+from redfire.agents.snapshots import cash_value, holdings
 from redfire.agents.stress import stress_account
 from redfire.risk import valuation
 from redfire.risk.commands import check_command
+from redfire.risk.fx import check_currency
 from redfire.risk.limits import validate_changes
 from redfire.risk.positions import to_decimal
 from redfire.risk.rules import rule_from_payload
@@ -38,6 +40,7 @@ from redfire.risk.stress import scenario_from_payload
 from redfire.risk.vocabulary import ACTIVE, ALL_ACCOUNTS, HALTED, REDUCE_ONLY, TradingState
 from redfire.schemas import codec
 from redfire.schemas.records import RiskCommand
+from redfire.state.account import AccountAggregate
 from redfire.state.config import FIRM_STATE_KEY
 from redfire.state.unit import UnitOfWork
 from redfire.state.worker import compound_key
@@ -165,8 +168,19 @@ class CommandDesk:
     # ----------------------------------------------------------- accounts
 
     def set_cash(self, applied: Applied) -> None:
-        """Set the account's cash to the back office's figure (once per command offset)."""
+        """Set the account's cash to the back office's figure (once per command offset).
+
+        ``payload.currency`` says which balance (default: the account's base currency).
+        """
         command = applied.command
+        currency = command.payload.get("currency")
+        if currency is not None:
+            if not isinstance(currency, str):
+                raise CommandError(f"payload field 'currency' must be text, got {currency!r}")
+            try:
+                check_currency(currency)
+            except ValueError as exc:
+                raise CommandError(f"payload field 'currency': {exc}") from exc
         cash = command.payload.get("cash")
         if isinstance(cash, bool) or not isinstance(cash, int | float | str):
             raise CommandError(f"payload field 'cash' must be a number, got {cash!r}")
@@ -180,18 +194,22 @@ class CommandDesk:
         record = account.record
         if record.command_offset >= applied.offset:
             return
-        holdings = self.state.market_value(account)
-        before = float(record.cash) + holdings
-        record.cash = amount
+        before = self.equity(account)
+        account.set_cash(currency or account.base, amount)
         record.command_offset = applied.offset
         # A deposit is not P&L: the equity marks move with the cash (risk.valuation.fund).
         marks = valuation.fund(
             valuation.EquityMarks(record.equity_high, record.day_start_equity, record.day),
             before,
-            float(amount) + holdings,
+            self.equity(account),
         )
         record.equity_high, record.day_start_equity = marks.high_water, marks.day_start
         self.stage_account(applied, account.name)
+
+    def equity(self, account: AccountAggregate) -> float:
+        """Return the account's equity in its base currency (what its equity marks track)."""
+        held = holdings(self.state, account)
+        return cash_value(self.state, account).total + sum(h.market_value for h in held)
 
     def set_trading_state(self, applied: Applied, state: TradingState) -> None:
         """Set one account's trading state, or the firm's when the account is ``*``."""

@@ -11,6 +11,10 @@ Exactly-once in effect under at-least-once delivery:
 
 Fills for orders RedFire never saw still move positions (the gateway is the
 source of truth) and are counted.
+
+Cash moves in the instrument's currency (a US stock bought by a CNY account
+spends USD). A fill of a T+1 instrument also moves the position's T+1 state
+(start-of-day quantity, today's sells) on its market's trading day.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from redfire import metrics
 from redfire.agents.context import AgentContext
 from redfire.agents.intake import Envelope, Intake
 from redfire.risk import lifecycle
-from redfire.risk.positions import MONEY_CONTEXT, apply_fill, to_decimal
+from redfire.risk.positions import apply_fill, to_decimal
+from redfire.risk.settlement import DayPosition, apply_fill_to_day
 from redfire.schemas import codec
 from redfire.schemas.records import Fill
 from redfire.state.account import AccountAggregate
@@ -88,15 +93,27 @@ class FillDesk:
             to_decimal(fill.fee),
         )
         tables = self.state.tables
+        instrument = self.state.market.resolve(fill.symbol).instrument
         if entry.fill_offset < offset:
-            account.set_position(fill.symbol, PositionEntry(effect.position, offset))
+            day = self.day_after(entry, fill)
+            account.set_position(fill.symbol, PositionEntry(effect.position, offset, day))
             key = compound_key(fill.account, fill.symbol)
             uow.stage(tables.positions, account.partition, key, _position_value(account, fill))
         record = account.record
         if record.fill_offset < offset:
-            record.cash = MONEY_CONTEXT.add(record.cash, effect.cash_delta)
+            account.add_cash(instrument.currency, effect.cash_delta)
             record.fill_offset = offset
             uow.stage(tables.accounts, account.partition, account.name, account.account_value)
+
+    def day_after(self, entry: PositionEntry, fill: Fill) -> DayPosition | None:
+        """Return the position's T+1 state after ``fill`` (None for instruments without T+1)."""
+        market = self.state.market
+        instrument = market.resolve(fill.symbol).instrument
+        if not instrument.t_plus_one:
+            return entry.day
+        day = market.trading_day(instrument, fill.ts)
+        before = float(entry.position.qty)
+        return apply_fill_to_day(entry.day, day, fill.side, float(fill.qty), before)
 
     def apply_to_order(
         self, account: AccountAggregate, fill: Fill, offset: int, uow: UnitOfWork

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from redfire import metrics
@@ -21,11 +22,12 @@ from redfire.agents.intake import Envelope, Intake
 from redfire.agents.pretrade import PreTrade, Verdict
 from redfire.risk import lifecycle
 from redfire.risk.bars import parse_interval
+from redfire.risk.positions import ZERO, to_decimal
 from redfire.risk.vocabulary import APPROVED, CANCEL, REJECTED, REPLACE
 from redfire.schemas import codec
 from redfire.schemas.records import OrderDecision, OrderRequest, Reason
 from redfire.state.account import AccountAggregate
-from redfire.state.records import OrderRecord
+from redfire.state.records import ONE, OrderRecord
 from redfire.state.unit import UnitOfWork
 from redfire.state.worker import compound_key
 
@@ -81,7 +83,8 @@ class OrderDesk:
         decision = self.decision_for(order, verdict, started_ns)
         if record is None:
             opened = self.open_order(order, verdict) if not verdict.reasons else None
-            stored = OrderRecord(opened, {order.ts: codec.to_jsonable(decision)})
+            decisions = {order.ts: codec.to_jsonable(decision)}
+            stored = OrderRecord(opened, decisions, fx_rate=reservation_rate(verdict.fx_rate))
             await self.save(account, stored, order.order_id, uow)
         await self.emit(decision, uow)
         return decision
@@ -122,7 +125,7 @@ class OrderDesk:
         existing = None if record is None else record.order
         if record is None or existing is None or lifecycle.is_terminal(existing):
             reason = Reason("unknown_order", f"no live order {order.order_id} to replace")
-            refused = self.decision_with(order, (reason,), None, None, started_ns)
+            refused = self.decision_with(order, (reason,), None, None, started_ns, ())
             await self.emit(refused, uow)
             return refused
         replaced_reservation = float(record.reserved)
@@ -139,7 +142,7 @@ class OrderDesk:
             else:
                 changed = result.order
         decision = self.decision_with(
-            order, reasons, verdict.var_before, verdict.var_after, started_ns
+            order, reasons, verdict.var_before, verdict.var_after, started_ns, verdict.notes
         )
         decisions = record.with_decision(order.ts, codec.to_jsonable(decision))
         stored = replace(record, order=changed, decisions=decisions)
@@ -214,7 +217,12 @@ class OrderDesk:
 
     def decision_for(self, order: OrderRequest, verdict: Verdict, started_ns: int) -> OrderDecision:
         return self.decision_with(
-            order, verdict.reasons, verdict.var_before, verdict.var_after, started_ns
+            order,
+            verdict.reasons,
+            verdict.var_before,
+            verdict.var_after,
+            started_ns,
+            verdict.notes,
         )
 
     def decision_with(
@@ -224,6 +232,7 @@ class OrderDesk:
         var_before: float | None,
         var_after: float | None,
         started_ns: int,
+        notes: tuple[str, ...],
     ) -> OrderDecision:
         return OrderDecision(
             order_id=order.order_id,
@@ -235,6 +244,7 @@ class OrderDesk:
             var_after=var_after,
             latency_us=(time.perf_counter_ns() - started_ns) // 1000,
             ts=self.ctx.clock(),
+            notes=notes,
         )
 
     async def emit(self, decision: OrderDecision, uow: UnitOfWork) -> None:
@@ -261,4 +271,16 @@ def decision_from_record(stored: dict[str, Any]) -> OrderDecision:
     """Rebuild the decision stored with an order's record."""
     fields = dict(stored)
     fields["reasons"] = tuple(Reason(**r) for r in fields.get("reasons", ()))
+    fields["notes"] = tuple(fields.get("notes", ()))
     return OrderDecision(**fields)
+
+
+def reservation_rate(fx_rate: float | None) -> Decimal:
+    """Return the rate an order's reservation is held at in the base currency.
+
+    Without a rate (check_fx_rate off) the buying-power check was skipped, and nothing is
+    reserved rather than a local amount counted as base currency.
+    """
+    if fx_rate is None:
+        return ZERO
+    return ONE if fx_rate == 1.0 else to_decimal(fx_rate)

@@ -2,6 +2,11 @@
 
 Runs on the worker that owns the account, so it may move the account's equity
 marks (high-water mark, start-of-day equity) and score its live VaR backtest.
+
+Every amount is in the account's base currency, converted at the rates of the
+moment: market values, cash in every currency, P&L (a position's average cost
+and prices stay in the instrument's currency). A holding without a price or an
+FX rate is left out of the amounts and listed in ``unvalued``.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from dataclasses import dataclass, replace
 
 from redfire.risk import valuation
 from redfire.risk.backtest import TrafficLight
+from redfire.risk.fx import Conversion, conversion_returns
+from redfire.risk.fx_portfolio import CASH_PREFIX, cash_key
 from redfire.risk.incremental import RiskBook
 from redfire.risk.live_backtest import BarForecast, LiveBacktest, LiveBacktestSummary
 from redfire.risk.measures import InsufficientHistory
@@ -34,12 +41,41 @@ class VaRFigures:
 
 @dataclass(frozen=True, slots=True)
 class Holding:
+    """One position: prices in the instrument's ``currency``, amounts in the base currency.
+
+    ``fx_rate`` converts ``currency`` into the base currency (None: no rate); a holding
+    without a price or a rate has ``market_value`` and ``realized_pnl`` 0 and is not
+    ``valued``.
+    """
+
     symbol: str
     qty: float
     avg_cost: float
     realized_pnl: float
     market_value: float
     price: float | None
+    currency: str = ""
+    fx_rate: float | None = 1.0
+
+    @property
+    def valued(self) -> bool:
+        """Tell whether the holding has a price and a rate (its amounts count)."""
+        return self.price is not None and self.fx_rate is not None
+
+    @property
+    def unrealized_pnl(self) -> float:
+        """Return market value − cost, in the base currency (0 when not valued)."""
+        if not self.valued or self.qty == 0:
+            return 0.0
+        return self.market_value - self.qty * self.avg_cost * (self.fx_rate or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class CashValue:
+    """The account's cash in its base currency, and the balances without a rate."""
+
+    total: float
+    unvalued: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -75,23 +111,40 @@ def top_components(
 
 
 def holdings(state: WorkerState, account: AccountAggregate) -> list[Holding]:
-    """Return every position the account has held, valued at the last prices."""
+    """Return every position the account has held, valued in its base currency now."""
+    market = state.market
     result = []
     for symbol in sorted(account.positions):
         position = account.positions[symbol].position
-        price = state.market.last_price(symbol)
+        price = market.last_price(symbol)
+        currency = market.currency_of(symbol)
+        rate = market.rate(currency, account.base)
         qty = float(position.qty)
+        value = qty * price * rate if price is not None and rate is not None else 0.0
+        realized = float(position.realized_pnl) * rate if rate is not None else 0.0
         result.append(
-            Holding(
-                symbol,
-                qty,
-                float(position.avg_cost),
-                float(position.realized_pnl),
-                0.0 if price is None else qty * price,
-                price,
-            )
+            Holding(symbol, qty, float(position.avg_cost), realized, value, price, currency, rate)
         )
     return result
+
+
+def cash_value(state: WorkerState, account: AccountAggregate) -> CashValue:
+    """Return the account's cash in every currency converted into its base currency."""
+    total = float(account.cash)
+    unvalued = []
+    for currency, amount in sorted(account.balances.items()):
+        rate = state.market.rate(currency, account.base)
+        if rate is None:
+            if amount:
+                unvalued.append(cash_key(currency))
+            continue
+        total += float(amount) * rate
+    return CashValue(total, tuple(unvalued))
+
+
+def unvalued(held: list[Holding], cash: CashValue) -> tuple[str, ...]:
+    """Return the holdings left out of the amounts (no price or no rate)."""
+    return tuple(h.symbol for h in held if h.qty != 0 and not h.valued) + cash.unvalued
 
 
 class SnapshotBuilder:
@@ -116,7 +169,8 @@ class SnapshotBuilder:
         held = holdings(self.state, account)
         net = sum(h.market_value for h in held)
         gross = sum(abs(h.market_value) for h in held)
-        cash = float(account.cash)
+        cash_now = cash_value(self.state, account)
+        cash = cash_now.total
         equity = cash + net
         marks = self.mark_equity(account, equity, now_ms)
         marks_changed = marks != EquityMarks(*self.marks_of(account))
@@ -133,9 +187,7 @@ class SnapshotBuilder:
         backtest, backtest_changed = self.update_backtest(account, held, var)
         open_positions = [h for h in held if h.qty != 0]
         realized = sum(h.realized_pnl for h in held)
-        unrealized = sum(
-            h.market_value - h.qty * h.avg_cost for h in open_positions if h.price is not None
-        )
+        unrealized = sum(h.unrealized_pnl for h in open_positions)
         snapshot = RiskSnapshot(
             account=account.name,
             ts=now_ms,
@@ -166,6 +218,8 @@ class SnapshotBuilder:
             es_backtest_bars=backtest.es_bars,
             es_traffic_light=light_name(backtest.es_traffic_light),
             components=top_components(book, self.components),
+            base_currency=account.base,
+            unvalued=unvalued(held, cash_now),
         )
         metrics = MetricInputs(
             equity=equity,
@@ -214,24 +268,39 @@ class SnapshotBuilder:
         if live is None:
             live = account.backtest = LiveBacktest()
         exposures = {h.symbol: h.market_value for h in held if h.qty != 0}
+        exposures.update(self.foreign_cash(account))
         previous = live.held.exposures if live.held is not None else {}
-        symbols = set(exposures) | set(previous)
-        marker = self.bar_marker(symbols)
+        keys = set(exposures) | set(previous)
+        marker = self.bar_marker(keys)
         changed = False
         if marker > (live.last_bar if live.last_bar is not None else -1):
             forecast = None
             if var.var_99 is not None and var.var_975 is not None and var.es_975 is not None:
                 forecast = BarForecast(var.var_99, var.var_975, var.es_975, exposures)
-            changed = live.on_bar(marker, self.newest_returns(symbols), forecast)
+            changed = live.on_bar(marker, self.newest_returns(account, keys), forecast)
         return live.summary(), changed
 
-    def newest_returns(self, symbols: set[str]) -> dict[str, float]:
-        """Return each symbol's return over its newest closed bar."""
+    def newest_returns(self, account: AccountAggregate, keys: set[str]) -> dict[str, float]:
+        """Return each exposure's return over its newest closed bar, in the base currency.
+
+        A foreign holding earns (1 + asset return)(1 + rate return) − 1; foreign cash
+        (``cash_key``) earns its rate's return; each rate's return is its pairs' newest bar
+        return. An exposure without those returns is left out (it counts as 0).
+        """
+        market = self.state.market
         found = {}
-        for symbol in symbols:
-            mark = self.state.market.window(symbol)
-            if mark is not None and len(mark.returns):
-                found[symbol] = float(mark.returns[-1])
+        for key in keys:
+            symbol = None if key.startswith(CASH_PREFIX) else key
+            currency = market.currency_of(key) if symbol else key.removeprefix(CASH_PREFIX)
+            growth = 1.0
+            if symbol is not None:
+                mark = market.window(symbol)
+                if mark is None or not len(mark.returns):
+                    continue
+                growth = 1.0 + float(mark.returns[-1])
+            fx = last_fx_return(self.state, currency, account.base)
+            if fx is not None:
+                found[key] = growth * (1.0 + fx) - 1.0
         return found
 
     def bar_marker(self, symbols: set[str]) -> int:
@@ -239,9 +308,36 @@ class SnapshotBuilder:
         marks = [self.state.market.window(s) for s in symbols]
         return max((m.last_bar_start for m in marks if m is not None), default=-1)
 
+    def foreign_cash(self, account: AccountAggregate) -> dict[str, float]:
+        """Return cash_key(currency) → base value of each foreign balance with a rate."""
+        market = self.state.market
+        values = {}
+        for currency, amount in account.balances.items():
+            rate = market.rate(currency, account.base)
+            if rate is not None and amount:
+                values[cash_key(currency)] = float(amount) * rate
+        return values
+
 
 def light_name(zone: TrafficLight | None) -> str | None:
     return None if zone is None else zone.value
+
+
+def last_fx_return(state: WorkerState, currency: str, base: str) -> float | None:
+    """Return the newest bar return of the rate currency → base (0 for the base itself)."""
+    conversion = state.market.convert(currency, base)
+    if type(conversion) is not Conversion:
+        return None
+    last = {}
+    for pair in conversion.symbols():
+        mark = state.market.window(pair)
+        if mark is None or not len(mark.returns):
+            return None
+        last[pair] = mark.returns[-1:]
+    returns = conversion_returns(conversion, last)
+    if returns is None:
+        return 0.0
+    return None if isinstance(returns, tuple) else float(returns[-1])
 
 
 def snapshot_metrics(

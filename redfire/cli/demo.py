@@ -30,8 +30,11 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from rich.console import Console
 from rich.live import Live
 
+from redfire import config
 from redfire.cli.demo_feed import (
     ACCOUNTS,
+    BASE_CURRENCIES,
+    FX_RATES,
     HISTORY_DAYS,
     OPENING_CASH,
     SYMBOLS,
@@ -41,6 +44,7 @@ from redfire.cli.demo_feed import (
 )
 from redfire.cli.demo_view import DemoView
 from redfire.cli.readiness import NotReady, WorkerHttp, funded, priced, wait_until
+from redfire.config.instruments import EXAMPLE_FILE
 from redfire.embedded import EmbeddedBroker, free_port, start_tansu
 from redfire.settings import Settings
 from redfire.streams.admin import ensure_topics
@@ -49,6 +53,8 @@ from redfire.worker_process import WorkerProcess, start_worker
 OUTPUTS = ("order_decisions", "risk_alerts", "risk_metrics", "dead_letters")
 STEP_S = 0.5  # one step: a tick per symbol and one order
 ACCOUNT_LINES_EVERY_S = 10.0  # when the output is not a terminal (no live table)
+# The demo runs on the shipped instrument master (lots, ticks, currencies of the symbols).
+INSTRUMENTS_FILE = Path(config.__file__).with_name(EXAMPLE_FILE)
 
 
 @dataclass
@@ -74,6 +80,8 @@ def worker_env(broker_url: str, workdir: Path, web_port: int) -> dict[str, str]:
         "REDFIRE_WEB_PORT": str(web_port),
         # Tansu waits a whole rebalance timeout before a group forms: keep it short.
         "REDFIRE_REBALANCE_TIMEOUT_S": "3",
+        "REDFIRE_INSTRUMENTS_FILE": str(INSTRUMENTS_FILE),
+        "REDFIRE_ACCOUNT_BASE_CURRENCIES": json.dumps(BASE_CURRENCIES),
     }
 
 
@@ -93,6 +101,11 @@ def run_demo(seconds: float, broker_url: str | None, console: Console, seed: int
         worker_env(broker_url, workdir, web_port), workdir / "worker.log", web_port
     )
     console.print(f"worker pid {worker.pid}, logs in {workdir}")
+    console.print(
+        f"instrument master: {INSTRUMENTS_FILE.name}; ACC-1 keeps its books in CNY and trades "
+        "US and Hong Kong names too (valued at the USDCNY and HKDCNY ticks); ACC-2 and ACC-3 "
+        "are in USD"
+    )
     try:
         stream_demo(run, seconds, broker_url.split("://", 1)[-1], web_port, console, worker, seed)
         if not worker.is_running():
@@ -169,10 +182,11 @@ def open_accounts(
     wait_until(lambda: funded(http, cash), deadline, going)
     # N daily closes give N - 2 returns while the last day's bar is open; today's first
     # tick closes it and the window holds N - 1.
-    wait_until(lambda: priced(http, SYMBOLS, 0, HISTORY_DAYS - 2), deadline, going)
+    quoted = [*SYMBOLS, *FX_RATES]
+    wait_until(lambda: priced(http, quoted, 0, HISTORY_DAYS - 2), deadline, going)
     fresh = now_ms()
     send(producer, list(feed.ticks(fresh)))
-    wait_until(lambda: priced(http, SYMBOLS, fresh, HISTORY_DAYS - 1), deadline, going)
+    wait_until(lambda: priced(http, quoted, fresh, HISTORY_DAYS - 1), deadline, going)
     run.ready_after_s = run.elapsed()
     console.print(
         f"[bold]ready after {run.ready_after_s:.1f} s[/]: cash set, VaR history loaded, "

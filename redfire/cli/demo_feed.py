@@ -11,6 +11,11 @@ Three accounts, each with a habit, so that the first minute shows what RedFire i
   live feed that stock falls 8% in four ticks; the loss passes the shipped 50,000 daily-loss
   rule, which puts the account in REDUCE_ONLY, and from then on ACC-3 sells down.
 
+ACC-1 keeps its books in CNY (``BASE_CURRENCIES``): its US and Hong Kong holdings are valued
+at the USDCNY and HKDCNY rates the feed ticks with the stocks. Shanghai shares settle T+1, so an
+account cannot sell 600519.SH bought the same trading day: such a sell is rejected
+(``t_plus_one``), and ACC-3, stopped to REDUCE_ONLY, then sits out instead of retrying.
+
 Every 11th order is malformed on purpose: it lands in ``dead_letters`` and the stream goes on.
 No Kafka and no clock here: time comes in as ``ts`` and elapsed seconds.
 """
@@ -26,6 +31,8 @@ from redfire.risk.markets import market_of, tick_size
 
 SYMBOLS = {"AAPL": 190.0, "MSFT": 410.0, "600519.SH": 1700.0, "0700.HK": 300.0}
 ACCOUNTS = ("ACC-1", "ACC-2", "ACC-3")
+BASE_CURRENCIES = {"ACC-1": "CNY"}
+FX_RATES = {"USDCNY": 7.10, "HKDCNY": 0.91, "USDHKD": 7.80}
 OPENING_CASH = 5_000_000
 HISTORY_DAYS = 60
 DAY_MS = 24 * 3600 * 1000
@@ -61,10 +68,13 @@ class DemoFeed:
 
     seed: int = 7
     prices: dict[str, float] = field(default_factory=lambda: dict(SYMBOLS))
+    rates: dict[str, float] = field(default_factory=lambda: dict(FX_RATES))
     order_no: int = 0
     shock_steps_done: int = 0
     held: dict[tuple[str, str], float] = field(default_factory=dict)
     reducing: set[str] = field(default_factory=set)
+    # Accounts whose sells were refused for T+1: nothing left they may sell today.
+    unsettled: set[str] = field(default_factory=set)
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -90,10 +100,13 @@ class DemoFeed:
             yield from self.ticks(ts - day * DAY_MS, vol=0.015)
 
     def ticks(self, ts: int, vol: float = 0.0015) -> Iterator[Record]:
-        """Yield one tick per symbol: a small random walk."""
+        """Yield one tick per symbol and FX pair: a small random walk (rates move less)."""
         for symbol in self.prices:
             self.prices[symbol] *= 1 + self.rng.gauss(0, vol)
             yield "ticks", self._tick(symbol, ts)
+        for pair in self.rates:
+            self.rates[pair] *= 1 + self.rng.gauss(0, vol / 4)
+            yield "ticks", {"symbol": pair, "ts": ts, "price": round(self.rates[pair], 4)}
 
     def live_ticks(self, ts: int, elapsed_s: float) -> Iterator[Record]:
         """Yield this step's ticks; past ``SHOCK_AFTER_S`` the shocked stock falls."""
@@ -112,8 +125,9 @@ class DemoFeed:
         if self.order_no % MALFORMED_EVERY == 0:
             return "orders", b'{"order_id": "broken", "qty": "lots"'
         account = ROTATION[self.order_no % len(ROTATION)]
-        if account in self.reducing and self.held.get((account, CONCENTRATED_SYMBOL), 0) <= 0:
-            account = ROTATION[0]  # sold down and stopped: it sits out, the others trade
+        sold_down = self.held.get((account, CONCENTRATED_SYMBOL), 0) <= 0
+        if account in self.reducing and (sold_down or account in self.unsettled):
+            account = ROTATION[0]  # nothing it may sell: it sits out, the others trade
         habit = {"ACC-1": self._diversified, "ACC-2": self._fat_fingers}
         symbol, side, qty, price = habit.get(account, self._concentrated)(account)
         order = {
@@ -165,6 +179,8 @@ class DemoFeed:
         checks = {reason.get("check") for reason in decision.get("reasons") or []}
         if "trading_state" in checks:
             self.reducing.add(str(decision["account"]))
+        if "t_plus_one" in checks:
+            self.unsettled.add(str(decision["account"]))
 
     def fill_for(self, decision: dict[str, Any], ts: int) -> dict[str, Any] | None:
         """Return the gateway's fill for an approved order (ACC-3 always, others about half)."""

@@ -23,44 +23,51 @@ those, HALTED accepts none.
 
 Comparisons allow a relative tolerance of 1e-9 so that a value equal to its limit up to float
 rounding passes ("at the limit passes, just past it fails").
+
+Currencies and reference data
+  Money limits, cash, equity and exposures are in the account's **base currency**. The order's
+  own amounts (notional, the value it adds, the buying power it needs) are qty × price in the
+  instrument's currency × ``ctx.fx`` (the conversion into the base currency). Without a rate
+  those checks pass as "skipped" and ``fx_rate`` rejects the order, never converting at 1.0.
+  ``ctx.instrument`` is the symbol's entry in the instrument master, or its suffix-rule fallback
+  (``instrument_known`` False); the market-rule checks (``market_rules``: instrument, lot and
+  tick size, daily limit, fx_rate, T+1, self-trade) read it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
-from functools import cache
+from dataclasses import dataclass, field, replace
+from functools import cache, lru_cache
 
+from redfire.risk.check_result import CheckResult
+from redfire.risk.fx import Conversion, MissingRate, identity
+from redfire.risk.instruments import Instrument, fallback_instrument
 from redfire.risk.limits import Limits
-from redfire.risk.markets import (
-    A_SHARE_MARKETS,
-    Market,
-    board_lot,
-    daily_limit_band,
-    daily_limit_pct,
-    lot_ok,
-    market_of,
-    on_tick,
-    tick_size,
+from redfire.risk.market_rules import (
+    MarketOrder,
+    RestingOrder,
+    check_daily_limit,
+    check_fx_rate,
+    check_instrument,
+    check_lot_size,
+    check_self_trade,
+    check_t_plus_one,
+    check_tick_size,
 )
+from redfire.risk.markets import Market, market_of
+from redfire.risk.settlement import Sellable
+
+__all__ = ["CHECKS", "CHECK_NAMES", "CheckResult", "OrderContext", "RestingOrder", "run_checks"]
 
 SIDES = frozenset({"BUY", "SELL"})
 TRADING_STATES = frozenset({"ACTIVE", "REDUCE_ONLY", "HALTED"})
 ORDER_ACTIONS = frozenset({"NEW", "REPLACE"})
 RELATIVE_TOLERANCE = 1e-9
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """The outcome of one check; ``value`` and ``limit`` are what was compared, when numeric."""
-
-    check: str
-    passed: bool
-    value: float | None
-    limit: float | None
-    message: str
+# Placeholders for "not given" in an OrderContext, replaced in ``__post_init__``.
+_UNRESOLVED: Instrument = fallback_instrument("UNRESOLVED")
+_UNCONVERTED: Conversion = identity("XXX")
 
 
 @dataclass(slots=True)
@@ -75,8 +82,14 @@ class OrderContext:
     peak equity (0.15 = 15% below the high-water mark). ``var_before`` / ``var_after`` are the
     account VaR without and with the order (incremental VaR, computed by the caller).
     ``reserved_buying_power`` is the cash held for open orders (see ``buying_power_to_reserve``);
-    for a REPLACE, leave out what the replaced order reserved. ``board_lot`` overrides the lot
-    from the markets table.
+    for a REPLACE, leave out what the replaced order reserved.
+
+    ``instrument`` is the symbol's reference data (``instrument_known``: from the master, not the
+    suffix-rule fallback); left out, the fallback is used, with ``board_lot`` and ``is_st``
+    applied to it. ``fx`` converts the instrument's currency into the account's base currency
+    (left out: none needed, the identity). ``sellable`` is the T+1 state of the symbol today
+    (``settlement.sellable``); ``resting_orders`` the live orders of the account and of its
+    self-trade group in the symbol, without the order a REPLACE replaces.
     """
 
     account: str
@@ -110,12 +123,28 @@ class OrderContext:
     previous_close: float | None = None
     is_st: bool = False
     board_lot: int | None = None
+    instrument: Instrument = field(default_factory=lambda: _UNRESOLVED)
+    instrument_known: bool = False
+    fx: Conversion | MissingRate = field(default_factory=lambda: _UNCONVERTED)
+    sellable: Sellable | None = None
+    resting_orders: tuple[RestingOrder, ...] = ()
+    # The rate of ``fx`` (None when it is missing): set from ``fx``.
+    fx_rate: float | None = field(init=False, default=None)
     # Derived once in __post_init__ (several checks read each of them).
     exposure_before_value: float | None = field(init=False, repr=False, default=None)
     exposure_after_value: float | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
-        self.market = market_of(self.symbol) if self.market is None else Market(self.market)
+        if self.instrument is _UNRESOLVED:
+            self.instrument = _default_instrument(self.symbol, self.board_lot, self.is_st)
+        if self.market is None:
+            self.market = market_of(self.symbol)
+        elif type(self.market) is not Market:
+            self.market = Market(self.market)
+        fx = self.fx
+        if fx is _UNCONVERTED:
+            fx = self.fx = identity(self.instrument.currency)
+        self.fx_rate = fx.rate if type(fx) is Conversion else None
         # Messages are built only for an invalid context: this runs for every order.
         if self.side not in SIDES:
             _invalid(f"side must be BUY or SELL, got {self.side!r}")
@@ -131,7 +160,7 @@ class OrderContext:
             if value is not None and not _positive(value):
                 _invalid(f"{name} must be > 0, got {value!r}")
         self.exposure_before_value = before = _exposure_before(self)
-        mark = mark_price(self)
+        mark = base_price(mark_price(self), self)
         self.exposure_after_value = (
             None if before is None or mark is None else before + signed_qty(self) * mark
         )
@@ -143,6 +172,22 @@ class OrderContext:
 
 
 Check = Callable[[OrderContext, Limits], CheckResult]
+
+
+@lru_cache(maxsize=4096)
+def _default_instrument(symbol: str, board_lot: int | None, is_st: bool) -> Instrument:
+    """Return the suffix-rule instrument of ``symbol``, with a caller's lot or ST flag."""
+    instrument = fallback_instrument(symbol)
+    if board_lot is not None:
+        instrument = replace(instrument, lot_size=board_lot, min_order_qty=None)
+    if is_st and instrument.board is not None:
+        instrument = replace(instrument, is_st=True)
+    return instrument
+
+
+def as_market_order(ctx: OrderContext) -> MarketOrder:
+    """Return ``ctx`` typed as a ``MarketOrder`` (mypy proves the market rules can read it)."""
+    return ctx
 
 
 def _invalid(message: str) -> None:
@@ -176,28 +221,34 @@ def mark_price(ctx: OrderContext) -> float | None:
     return ctx.reference_price if ctx.reference_price is not None else ctx.price
 
 
+def base_price(price: float | None, ctx: OrderContext) -> float | None:
+    """Return a price of the instrument in the base currency, or None without price or rate."""
+    rate = ctx.fx_rate
+    return None if price is None or rate is None else price * rate
+
+
 def order_notional(ctx: OrderContext) -> float | None:
-    """Return qty × order price, or None without any price."""
-    price = order_price(ctx)
+    """Return qty × order price in the base currency, or None without a price or a rate."""
+    price = base_price(order_price(ctx), ctx)
     return None if price is None else ctx.qty * price
 
 
 def exposure_before(ctx: OrderContext) -> float | None:
-    """Return the signed market value held in the symbol before the order."""
+    """Return the signed market value (base currency) held in the symbol before the order."""
     return ctx.exposure_before_value
 
 
 def _exposure_before(ctx: OrderContext) -> float | None:
     if ctx.symbol_exposure is not None:
         return ctx.symbol_exposure
-    mark = mark_price(ctx)
+    mark = base_price(mark_price(ctx), ctx)
     if mark is None:
         return 0.0 if ctx.position_qty == 0 else None
     return ctx.position_qty * mark
 
 
 def exposure_after(ctx: OrderContext) -> float | None:
-    """Return the signed market value held in the symbol after the order, at the mark."""
+    """Return the signed market value (base currency) in the symbol after the order."""
     return ctx.exposure_after_value
 
 
@@ -237,8 +288,8 @@ def buying_power_available(ctx: OrderContext, limits: Limits) -> float:
 
 
 def buying_power_to_reserve(ctx: OrderContext, limits: Limits) -> float:
-    """Return the cash to reserve for this order once approved: opening notional / leverage."""
-    price = order_price(ctx)
+    """Return the base-currency cash to reserve for this order: opening notional / leverage."""
+    price = base_price(order_price(ctx), ctx)
     if price is None:
         return 0.0
     return opening_qty(ctx) * price / limits.max_leverage
@@ -294,6 +345,13 @@ def _off(check: str, limit_name: str) -> CheckResult:
 
 def _no_price(check: str) -> CheckResult:
     return _pass(check, "skipped: no price for the symbol")
+
+
+def _unvalued(check: str, ctx: OrderContext) -> CheckResult:
+    """Return the pass of a check that could not value the order: no price, or no FX rate."""
+    if ctx.fx_rate is None and mark_price(ctx) is not None:
+        return _pass(check, "skipped: no FX rate to the base currency (see fx_rate)")
+    return _no_price(check)
 
 
 def _upper_limit(
@@ -382,34 +440,6 @@ def check_price_staleness(ctx: OrderContext, limits: Limits) -> CheckResult:
     )
 
 
-def check_lot_size(ctx: OrderContext, limits: Limits) -> CheckResult:
-    """Reject quantities that break the market's lot rule (see ``markets``)."""
-    name = "lot_size"
-    if not limits.check_lot_size:
-        return _off(name, "check_lot_size")
-    lot = ctx.board_lot if ctx.board_lot is not None else board_lot(ctx.symbol, ctx.venue)
-    if lot_ok(ctx.venue, ctx.side, ctx.qty, ctx.position_qty, lot):
-        return _pass(name, "qty fits the lot")
-    message = f"qty {quantity(ctx.qty)} is not a multiple of the {ctx.venue} lot {lot}"
-    if ctx.venue in A_SHARE_MARKETS and ctx.side == "SELL":
-        message += f" and exceeds the position {quantity(ctx.position_qty)} (odd-lot sells close)"
-    return _failed(name, ctx.qty, lot, message)
-
-
-def check_tick_size(ctx: OrderContext, limits: Limits) -> CheckResult:
-    """Reject limit prices that are not a multiple of the market's tick."""
-    name = "tick_size"
-    if not limits.check_tick_size:
-        return _off(name, "check_tick_size")
-    if ctx.price is None:
-        return _pass(name, "market order: no limit price")
-    tick = tick_size(ctx.venue, ctx.price, ctx.symbol)
-    if on_tick(ctx.price, tick):
-        return _pass(name, "price on the tick")
-    message = f"price {ctx.price:g} is not a multiple of the {ctx.venue} tick {tick}"
-    return _failed(name, ctx.price, float(tick), message)
-
-
 def check_max_order_qty(ctx: OrderContext, limits: Limits) -> CheckResult:
     """Reject orders larger than ``max_order_qty``."""
     name = "max_order_qty"
@@ -425,7 +455,7 @@ def check_max_order_notional(ctx: OrderContext, limits: Limits) -> CheckResult:
         return _off(name, name)
     notional = order_notional(ctx)
     if notional is None:
-        return _no_price(name)
+        return _unvalued(name, ctx)
     return _upper_limit(name, "order notional", notional, limits.max_order_notional, name, money)
 
 
@@ -445,39 +475,6 @@ def check_price_collar(ctx: OrderContext, limits: Limits) -> CheckResult:
     return _upper_limit(
         name, label, deviation, limits.price_collar_pct, "price_collar_pct", percent
     )
-
-
-def check_daily_limit(ctx: OrderContext, limits: Limits) -> CheckResult:
-    """Reject A-share limit prices outside the daily band around the previous close."""
-    name = "daily_limit"
-    if limits.daily_limit_pct is None:
-        return _off(name, "daily_limit_pct")
-    if ctx.venue not in A_SHARE_MARKETS:
-        return _pass(name, "no daily limit on this market")
-    if ctx.price is None:
-        return _pass(name, "market order: no limit price")
-    if ctx.previous_close is None:
-        return _pass(name, "skipped: no previous close")
-    pct = daily_limit_pct(
-        ctx.symbol,
-        ctx.is_st,
-        limits.daily_limit_pct,
-        limits.growth_board_daily_limit_pct,
-        limits.st_daily_limit_pct,
-    )
-    tick = tick_size(ctx.venue, ctx.price, ctx.symbol)
-    lower, upper = daily_limit_band(ctx.previous_close, pct, tick)
-    price = Decimal(repr(float(ctx.price)))
-    if lower <= price <= upper:
-        return _pass(name, "price within the daily band")
-    band = f"(previous close {ctx.previous_close:g} ±{percent(pct)})"
-    if price > upper:
-        message = f"price {ctx.price:g} above the daily upper limit {upper} {band}"
-        return _failed(name, ctx.price, float(upper), message)
-    if price < lower:
-        message = f"price {ctx.price:g} below the daily lower limit {lower} {band}"
-        return _failed(name, ctx.price, float(lower), message)
-    return _pass(name, "price within the daily band")
 
 
 def check_order_rate(ctx: OrderContext, limits: Limits) -> CheckResult:
@@ -541,9 +538,9 @@ def check_max_position_notional(ctx: OrderContext, limits: Limits) -> CheckResul
     name = "max_position_notional"
     if limits.max_position_notional is None:
         return _off(name, name)
-    before, after = exposure_before(ctx), exposure_after(ctx)
+    before, after = ctx.exposure_before_value, ctx.exposure_after_value
     if before is None or after is None:
-        return _no_price(name)
+        return _unvalued(name, ctx)
     if not exceeds(abs(after), limits.max_position_notional):
         return _pass(name)
     label = f"|position value| after in {ctx.symbol}"
@@ -560,7 +557,7 @@ def check_gross_exposure(ctx: OrderContext, limits: Limits) -> CheckResult:
         return _off(name, "max_gross_exposure")
     after = gross_after(ctx)
     if after is None:
-        return _no_price(name)
+        return _unvalued(name, ctx)
     worsens = after > ctx.gross_exposure
     return _upper_limit(
         name,
@@ -580,7 +577,7 @@ def check_net_exposure(ctx: OrderContext, limits: Limits) -> CheckResult:
         return _off(name, "max_net_exposure")
     after = net_after(ctx)
     if after is None:
-        return _no_price(name)
+        return _unvalued(name, ctx)
     worsens = abs(after) > abs(ctx.net_exposure)
     return _upper_limit(
         name,
@@ -603,7 +600,7 @@ def check_concentration(ctx: OrderContext, limits: Limits) -> CheckResult:
         return _off(name, "max_concentration")
     before, after, gross = exposure_before(ctx), exposure_after(ctx), gross_after(ctx)
     if before is None or after is None or gross is None:
-        return _no_price(name)
+        return _unvalued(name, ctx)
     if gross <= 0 or gross < limits.concentration_min_gross:
         return _pass(name, "gross exposure below concentration_min_gross: not checked")
     weight = abs(after) / gross
@@ -622,14 +619,14 @@ def check_concentration(ctx: OrderContext, limits: Limits) -> CheckResult:
 
 
 def check_buying_power(ctx: OrderContext, limits: Limits) -> CheckResult:
-    """Reject orders whose opening notional exceeds (cash − reserved) × max_leverage."""
+    """Reject orders whose opening notional (base currency) exceeds (cash − reserved) × leverage."""
     name = "buying_power"
     opening = opening_qty(ctx)
     if opening == 0:
         return _pass(name, "order only reduces the position: no buying power needed")
-    price = order_price(ctx)
+    price = base_price(order_price(ctx), ctx)
     if price is None:
-        return _no_price(name)
+        return _unvalued(name, ctx)
     required = opening * price
     available = buying_power_available(ctx, limits)
     if not exceeds(required, available):
@@ -733,16 +730,20 @@ CHECKS: tuple[Check, ...] = (
     check_duplicate_order_id,
     check_restricted_list,
     check_known_symbol_with_price,
+    check_instrument,
     check_price_staleness,
+    check_fx_rate,
     check_lot_size,
     check_tick_size,
     check_max_order_qty,
     check_max_order_notional,
     check_price_collar,
     check_daily_limit,
+    check_self_trade,
     check_order_rate,
     check_cancel_rate,
     check_max_active_orders,
+    check_t_plus_one,
     check_max_position_qty,
     check_max_position_notional,
     check_gross_exposure,

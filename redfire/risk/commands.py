@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
+from redfire.risk.fx import check_currency
 from redfire.risk.limits import validate_changes
 from redfire.risk.rules import rule_from_payload
 from redfire.risk.stress import scenario_from_payload
@@ -62,9 +63,18 @@ def check_command(
 
 
 def check_set_cash(payload: Mapping[str, Any]) -> None:
-    """Require ``{cash: finite number}`` (numbers or numeric text, never true/false)."""
-    require_known_fields("SET_CASH", list(payload), ("cash",), ("cash",))
+    """Require ``{cash: finite number}`` (numbers or numeric text, never true/false).
+
+    ``currency`` (optional) names the balance set; the account's base currency otherwise.
+    """
+    require_known_fields("SET_CASH", list(payload), ("cash", "currency"), ("cash",))
     finite_number("cash", payload["cash"])
+    if "currency" in payload:
+        currency = non_empty_text("currency", payload["currency"])
+        try:
+            check_currency(currency)
+        except ValueError as error:
+            raise InvalidField("currency", currency, str(error)) from error
 
 
 def check_set_limits(payload: Mapping[str, Any]) -> None:

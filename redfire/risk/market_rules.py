@@ -1,4 +1,4 @@
-"""Pre-trade checks from reference data and market rules, in the ``checks.CheckResult`` shape.
+"""Pre-trade checks from reference data and market rules, in the ``CheckResult`` shape.
 
 * ``instrument`` — the master marks the symbol not tradable (``reject_untradable``); or it is
   not in the master and the account refuses fallbacks (``reject_unknown_instruments``). A
@@ -18,13 +18,13 @@
   self-trade group: BUY at p against SELL at q ≤ p, SELL at p against BUY at q ≥ p; a market
   order, incoming or resting, crosses anything (``check_self_trade``, ``self_trade_group``).
 
-``lot_size``, ``tick_size`` and ``daily_limit`` generalise the checks of the same name in
-``checks``: with a fallback instrument (``instruments.fallback_instrument``) they decide as those
-do, except on STAR (688/689), where the exchange's 200-share minimum in steps of 1 replaces the
-100-share lot.
+``lot_size``, ``tick_size`` and ``daily_limit`` replaced older checks of the same names in
+``checks`` that knew only the suffix rules: with a fallback instrument
+(``instruments.fallback_instrument``) they decide as those did, except on STAR (688/689), where
+the exchange's 200-share minimum in steps of 1 replaces the 100-share lot.
 
-Each check takes anything with the fields of ``MarketOrder`` (``RuleContext`` here; the
-engine's ``OrderContext`` once it carries them) and the account's ``Limits``. A passing check
+Each check takes anything with the fields of ``MarketOrder`` (``RuleContext`` here, the
+engine's ``checks.OrderContext`` in the worker) and the account's ``Limits``. A passing check
 returns a shared result without building a message; messages are built only on failure (and for
 the fallback note of ``instrument``).
 """
@@ -38,7 +38,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Protocol
 
-from redfire.risk.checks import CheckResult
+from redfire.risk.check_result import CheckResult
 from redfire.risk.fx import Conversion, FxRates, MissingRate
 from redfire.risk.instruments import Instrument, InstrumentBook, Resolution, previous_close
 from redfire.risk.limits import Limits
@@ -61,7 +61,7 @@ class RestingOrder:
 
 
 class MarketOrder(Protocol):
-    """The fields the market-rule checks read; ``checks.OrderContext`` can grow them."""
+    """The fields the market-rule checks read; ``checks.OrderContext`` has them."""
 
     @property
     def account(self) -> str: ...
@@ -204,13 +204,27 @@ def check_instrument(ctx: MarketOrder, limits: Limits) -> CheckResult:
         return _failed(
             name, None, None, f"{ctx.symbol} is marked not tradable in the instrument master"
         )
-    note = (
-        f"{ctx.symbol} is not in the instrument master: suffix rules used "
-        f"({instrument.market}, {instrument.currency}, lot {instrument.lot_size})"
-    )
     if limits.reject_unknown_instruments:
+        note = _fallback_note(
+            ctx.symbol, instrument.market, instrument.currency, instrument.lot_size
+        )
         return _failed(name, None, None, f"{note}; reject_unknown_instruments is on")
-    return CheckResult(name, True, None, None, note)
+    return _fallback_pass(ctx.symbol, instrument.market, instrument.currency, instrument.lot_size)
+
+
+def _fallback_note(symbol: str, market: str, currency: str, lot: int) -> str:
+    return (
+        f"{symbol} is not in the instrument master: suffix rules used "
+        f"({market}, {currency}, lot {lot})"
+    )
+
+
+@lru_cache(maxsize=8192)
+def _fallback_pass(symbol: str, market: str, currency: str, lot: int) -> CheckResult:
+    """Return the passing result that notes a fallback (built once per symbol and rules)."""
+    return CheckResult(
+        "instrument", True, None, None, _fallback_note(symbol, market, currency, lot)
+    )
 
 
 def check_lot_size(ctx: MarketOrder, limits: Limits) -> CheckResult:
@@ -276,7 +290,7 @@ def check_daily_limit(ctx: MarketOrder, limits: Limits) -> CheckResult:
     """Reject A-share limit prices outside the band around the previous close.
 
     The previous close is the master's, else the bars' (``ctx.previous_close``); without one
-    the check passes (the band cannot be drawn), as ``checks.check_daily_limit`` does.
+    the check passes (the band cannot be drawn).
     """
     name = "daily_limit"
     if limits.daily_limit_pct is None or ctx.price is None or ctx.previous_close is None:
@@ -398,7 +412,7 @@ MARKET_CHECKS: tuple[MarketCheck, ...] = (
 MARKET_CHECK_NAMES: tuple[str, ...] = tuple(
     check.__name__.removeprefix("check_") for check in MARKET_CHECKS
 )
-# The checks of ``checks.CHECKS`` these replace once the context carries an instrument.
+# The older checks of the same names these replaced in ``checks.CHECKS``.
 REPLACES: frozenset[str] = frozenset({"lot_size", "tick_size", "daily_limit"})
 
 

@@ -87,6 +87,9 @@ class OrderDecision:
     reasons: tuple[Reason, ...] = ()
     var_before: float | None = None
     var_after: float | None = None
+    # What the decision used that the operator should know: a symbol missing from the
+    # instrument master and decided by the suffix rules.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +155,8 @@ class RiskSnapshot:
     es_backtest_bars: int = 0
     es_traffic_light: str | None = None
     components: tuple[SnapshotComponent, ...] = ()
+    base_currency: str | None = None
+    unvalued: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

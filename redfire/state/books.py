@@ -1,26 +1,43 @@
-"""One incremental VaR book per account, cached in the account aggregate.
+"""One incremental VaR book per account, in its base currency, cached in the account aggregate.
 
-A book marks the account's positions at the prices of the moment it is built
-and keeps the scenario P&L vector, so each order costs one O(T) update
-(``RiskBook.incremental``), never a full recompute. A book is rebuilt when the
-account's positions change (a fill drops it), when a held symbol's return
-window changes (a new bar), or when it is older than REDFIRE_SNAPSHOT_INTERVAL
-(to re-mark prices).
+A book marks the account's positions (and its cash in foreign currencies) at the prices and
+FX rates of the moment it is built, in the account's base currency, and keeps the scenario
+P&L vector, so each order costs one O(T) update (``RiskBook.incremental``), never a full
+recompute. A foreign holding's scenario column is its base-currency return
+(1 + r_asset)(1 + r_fx) − 1 and foreign cash is a column of the rate's own returns
+(``risk.fx_portfolio``), so the FX risk is in every figure.
+
+A book is rebuilt when the account's positions or foreign cash change (a fill drops it),
+when a held symbol's return window or that of an FX pair it converts through changes (a new
+bar), when the instrument master changes, when a rate the book lacked arrives, or when it is
+older than REDFIRE_SNAPSHOT_INTERVAL (to re-mark prices and rates).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
+
+from redfire.risk.fx import Conversion, conversion_returns
+from redfire.risk.fx_portfolio import (
+    BaseValuation,
+    Holding,
+    assemble_base_portfolio,
+    base_return_window,
+    value_in_base,
+)
 from redfire.risk.incremental import RiskBook
 from redfire.risk.measures import FloatArray, InsufficientHistory, VaRConfig
-from redfire.risk.portfolio import HistoryPolicy, assemble_portfolio, resolve_window
+from redfire.risk.portfolio import HistoryPolicy, resolve_window
 from redfire.risk.var import portfolio_book
 from redfire.state.account import AccountAggregate
 from redfire.state.market import MarketState
 
 Book = RiskBook | InsufficientHistory
+# The key of an order's column when it is paid in a foreign currency (see ``order_column``).
+FUNDED = "{symbol}|funded-in-{currency}"
 
 
 @dataclass(slots=True)
@@ -31,10 +48,17 @@ class CachedBook:
     # The market's window generation when last found fresh: unchanged means no
     # window changed since, so the per-symbol comparison can be skipped.
     generation: int
+    # Window versions of the FX pairs the book's conversions use.
+    pair_versions: dict[str, int] = field(default_factory=dict)
+    reference_generation: int = 0
+    fx_generation: int = 0
+    complete: bool = True
+    # symbol → (column key, column) of an order in a foreign currency (built once per book).
+    order_columns: dict[str, tuple[str, FloatArray | None]] = field(default_factory=dict)
 
 
 class AccountBooks:
-    """Build and cache each account's book from its positions and the market."""
+    """Build and cache each account's book from its positions, cash and the market."""
 
     def __init__(
         self, market: MarketState, config: VaRConfig, policy: HistoryPolicy, max_age_ms: int
@@ -46,16 +70,46 @@ class AccountBooks:
 
     def book(self, account: AccountAggregate, now_ms: int) -> Book:
         """Return the account's current book, rebuilding it only when stale."""
+        return self.cached(account, now_ms).book
+
+    def cached(self, account: AccountAggregate, now_ms: int) -> CachedBook:
+        """Return the account's cached book and what it was built from."""
         cached = account.book
         if not isinstance(cached, CachedBook) or not self._fresh(cached, account, now_ms):
-            cached = self._build(account.quantities, now_ms)
+            cached = self._build(account, now_ms)
             account.book = cached
-        return cached.book
+        return cached
 
     def window(self, symbol: str) -> FloatArray | None:
         """Return the return window (or proxy window) a new symbol is priced with."""
         window, _proxy = resolve_window(symbol, self._windows([symbol]), self.policy)
         return window
+
+    def order_column(
+        self, cached: CachedBook, symbol: str, conversion: Conversion
+    ) -> tuple[str, FloatArray | None]:
+        """Return the column key and window of an order in ``symbol`` paid in a foreign currency.
+
+        Filled, the order adds δv of the asset (base-currency returns) and takes δv of cash
+        in the instrument's currency (the rate's returns), so its scenario P&L is
+        δv·(R_asset_base − R_fx): one column, exact, that a full rebuild after the fill gives.
+        """
+        found = cached.order_columns.get(symbol)
+        if found is None:
+            key = FUNDED.format(symbol=symbol, currency=conversion.source)
+            found = key, self._funded_window(symbol, conversion)
+            cached.order_columns[symbol] = found
+        return found
+
+    def _funded_window(self, symbol: str, conversion: Conversion) -> FloatArray | None:
+        windows = self._windows([symbol, *conversion.symbols()])
+        asset, _proxy = base_return_window(symbol, conversion, windows, self.policy)
+        fx = conversion_returns(conversion, windows)
+        if asset is None or fx is None or isinstance(fx, tuple):
+            return None
+        rows = min(asset.size, fx.size)
+        funded: FloatArray = np.asarray(asset[-rows:] - fx[-rows:], dtype=np.float64)
+        return funded
 
     def _fresh(self, cached: CachedBook, account: AccountAggregate, now_ms: int) -> bool:
         # A book stamped later than this order (e.g. built for a what-if at wall-clock
@@ -64,31 +118,51 @@ class AccountBooks:
             return False
         if cached.versions.keys() != account.quantities.keys():
             return False
-        generation = self.market.generation
+        market = self.market
+        if cached.reference_generation != market.reference_generation:
+            return False
+        if not cached.complete and cached.fx_generation != market.fx_generation:
+            return False
+        generation = market.generation
         if cached.generation == generation:
             return True
-        version = self.market.window_version
-        if all(version(s) == v for s, v in cached.versions.items()):
+        version = market.window_version
+        if all(version(s) == v for s, v in cached.versions.items()) and all(
+            version(s) == v for s, v in cached.pair_versions.items()
+        ):
             cached.generation = generation
             return True
         return False
 
-    def _build(self, quantities: dict[str, float], now_ms: int) -> CachedBook:
-        exposures: dict[str, float] = {}
-        unpriced: list[str] = []
-        for symbol, qty in quantities.items():
-            price = self.market.last_price(symbol)
-            if price is None:
-                unpriced.append(symbol)
-            else:
-                exposures[symbol] = qty * price
-        versions = {s: self.market.window_version(s) for s in quantities}
-        generation = self.market.generation
-        if unpriced:
-            shortfall = InsufficientHistory((), self.policy.min_window, {}, tuple(unpriced))
-            return CachedBook(shortfall, now_ms, versions, generation)
-        portfolio = assemble_portfolio(exposures, self._windows(exposures), self.policy)
-        return CachedBook(portfolio_book(portfolio, self.config), now_ms, versions, generation)
+    def valuation(self, account: AccountAggregate) -> BaseValuation:
+        """Return the account valued in its base currency at the prices and rates of now."""
+        market = self.market
+        holdings = [
+            Holding(symbol, qty, market.last_price(symbol), market.currency_of(symbol))
+            for symbol, qty in account.quantities.items()
+        ]
+        return value_in_base(account.cash_by_currency(), holdings, account.base, market.fx)
+
+    def _build(self, account: AccountAggregate, now_ms: int) -> CachedBook:
+        market = self.market
+        valuation = self.valuation(account)
+        versions = {s: market.window_version(s) for s in account.quantities}
+        pairs = {p for c in valuation.conversions.values() for p in c.symbols()}
+        cached = CachedBook(
+            book=InsufficientHistory((), self.policy.min_window),
+            built_ms=now_ms,
+            versions=versions,
+            generation=market.generation,
+            pair_versions={p: market.window_version(p) for p in pairs},
+            reference_generation=market.reference_generation,
+            fx_generation=market.fx_generation,
+            complete=valuation.complete,
+        )
+        currencies = {s: market.currency_of(s) for s in valuation.exposures}
+        windows = self._windows([*valuation.exposures, *pairs])
+        portfolio = assemble_base_portfolio(valuation, currencies, windows, self.policy)
+        cached.book = portfolio_book(portfolio, self.config)
+        return cached
 
     def _windows(self, symbols: Iterable[str]) -> dict[str, FloatArray]:
         names = [*symbols, *(p for p in (self.policy.default_proxy,) if p)]

@@ -1,4 +1,4 @@
-"""Per-symbol market state: last prices, the open bar, return windows.
+"""Per-symbol market state: last prices, the open bar, return windows, reference data, FX.
 
 Prices and windows of every symbol are mirrored from the global ``prices`` and
 ``returns`` tables (any worker may price any position); the open bar of a
@@ -7,16 +7,42 @@ symbol lives only on the worker that owns the symbol's ``ticks`` partition.
 A mirror never goes back in time: a worker also reads its own writes back from
 a global table's changelog, late, so a value older than the one held (by tick
 time, or by bar start and window length) is ignored.
+
+Reference data: the instrument master (``InstrumentBook``) starts from
+REDFIRE_INSTRUMENTS_FILE and follows the global ``instruments`` table, which the
+instruments agent fills from the ``instruments`` topic (a topic entry wins over the
+file's; a tombstone removes the symbol, which then falls back to the suffix rules).
+FX rates (``FxRates``) are the prices of the symbols the master (or the suffix rules)
+call currency pairs, taken whenever such a price changes here (a tick on the owning
+worker, the ``prices`` mirror on every worker), and the master's reference rates of
+pairs until their first price. A pair's return window is its ordinary ``returns``
+window. Trading days (T+1) follow each market's session clock (REDFIRE_MARKET_SESSIONS).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from redfire.risk.bars import Bar, ReturnWindow, TickStatus, on_tick, window_array
+from redfire.risk.fx import Conversion, FxRates, MissingRate, identity
+from redfire.risk.instruments import (
+    Instrument,
+    InstrumentBook,
+    InstrumentError,
+    Resolution,
+    instrument_fields,
+    instrument_from_fields,
+)
 from redfire.risk.measures import FloatArray
+from redfire.risk.settlement import SessionClock, session_clocks
 from redfire.schemas.records import Tick
+from redfire.state.config import REMOVED, VersionedEntries
+
+log = logging.getLogger(__name__)
+_UNSEEN = ("", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +99,13 @@ class TickEffect:
 class MarketState:
     """Prices, windows and (for owned symbols) open bars, all in memory."""
 
-    def __init__(self, window_capacity: int, bar_interval_ms: int) -> None:
+    def __init__(
+        self,
+        window_capacity: int,
+        bar_interval_ms: int,
+        instruments: Iterable[Instrument] = (),
+        sessions: Mapping[str, str] | None = None,
+    ) -> None:
         self.window_capacity = window_capacity
         self.bar_interval_ms = bar_interval_ms
         self.prices: dict[str, PriceMark] = {}
@@ -83,6 +115,20 @@ class MarketState:
         self.window_versions: dict[str, int] = {}
         self.generation = 0
         self.bars: dict[str, Bar | None] = {}
+        self.instruments = InstrumentBook(instruments)
+        # The live entries of the ``instruments`` table (versioned like the limits').
+        self.instrument_entries = VersionedEntries()
+        # Counts changes of the master: books valued with older reference data rebuild.
+        self.reference_generation = 0
+        self.sessions: dict[str, SessionClock] = session_clocks(sessions)
+        self.fx = FxRates()
+        # Counts pairs gaining their first rate: books that lacked a rate rebuild.
+        self.fx_generation = 0
+        # symbol → (base, quote) if its prices are FX rates, None if not (filled lazily).
+        self._fx_pairs: dict[str, tuple[str, str] | None] = {}
+        self._notes: dict[str, tuple[str, ...]] = {}
+        self._identities: dict[str, Conversion] = {}
+        self._reset_fx()
 
     # ----------------------------------------------------------------- reads
 
@@ -103,6 +149,102 @@ class MarketState:
         mark = self.windows.get(symbol)
         return None if mark is None else mark.returns
 
+    # ------------------------------------------------------- reference data
+
+    def resolve(self, symbol: str) -> Resolution:
+        """Return the symbol's instrument: the master's, else the suffix rules' fallback."""
+        return self.instruments.resolve(symbol)
+
+    def currency_of(self, symbol: str) -> str:
+        return self.instruments.resolve(symbol).instrument.currency
+
+    def notes_of(self, symbol: str) -> tuple[str, ...]:
+        """Return what a decision says about ``symbol``: that it fell back to the suffix rules."""
+        notes = self._notes.get(symbol)
+        if notes is None:
+            note = self.instruments.resolve(symbol).note()
+            notes = self._notes[symbol] = () if note is None else (note,)
+        return notes
+
+    def convert(self, currency: str, base: str) -> Conversion | MissingRate:
+        """Return how ``currency`` converts into ``base`` at the rates of the moment."""
+        if currency == base:
+            same = self._identities.get(currency)
+            if same is None:
+                same = self._identities[currency] = identity(currency)
+            return same
+        return self.fx.convert(currency, base)
+
+    def rate(self, currency: str, base: str) -> float | None:
+        """Return the rate ``currency`` → ``base`` now, or None when it cannot be made."""
+        if currency == base:
+            return 1.0
+        conversion = self.fx.convert(currency, base)
+        return conversion.rate if type(conversion) is Conversion else None
+
+    def trading_day(self, instrument: Instrument, ts: int) -> int:
+        """Return the trading day of ``ts`` on the instrument's market (its session clock)."""
+        return self.sessions[instrument.market].trading_day(ts)
+
+    def apply_instrument(self, symbol: str, value: dict[str, Any] | None) -> None:
+        """Apply an ``instruments`` table entry written by any worker (never an older one)."""
+        if not self.instrument_entries.apply(symbol, value):
+            return
+        entry = self.instrument_entries.get(symbol)
+        if entry is None or entry.get(REMOVED):
+            self._replace_instrument(symbol, None)
+            return
+        fields = {k: v for k, v in entry.items() if not k.startswith("_")}
+        try:
+            instrument = instrument_from_fields(symbol, fields)
+        except InstrumentError:  # entries are checked before they are written
+            log.exception("unusable instruments entry for %s ignored", symbol)
+            return
+        self._replace_instrument(symbol, instrument)
+
+    def instrument_entry(self, instrument: Instrument | None, symbol: str) -> dict[str, Any]:
+        """Return the ``instruments`` table value that stores ``instrument`` (None: removes)."""
+        version = self.instrument_entries.next_version(symbol)
+        if instrument is None:
+            return {REMOVED: True, "_version": version}
+        return {**instrument_fields(instrument), "_version": version}
+
+    def _replace_instrument(self, symbol: str, instrument: Instrument | None) -> None:
+        before = self.instruments.get(symbol)
+        was_pair = self.instruments.fx_pair(symbol) is not None
+        if instrument is None:
+            self.instruments.remove(symbol)
+        else:
+            self.instruments.put(instrument)
+        if before == instrument:
+            return
+        self.reference_generation += 1
+        self._notes.pop(symbol, None)
+        self._fx_pairs.pop(symbol, None)
+        is_pair = self.instruments.fx_pair(symbol) is not None
+        if was_pair or is_pair:
+            self._reset_fx()
+
+    def _reset_fx(self) -> None:
+        """Rebuild the rates: the master's reference rates, then every pair's last price."""
+        self.fx = FxRates()
+        self.fx_generation += 1
+        for symbol, base, quote, rate in self.instruments.reference_rates():
+            self.fx.set_reference(symbol, base, quote, rate)
+        for symbol, mark in self.prices.items():
+            self._on_price(symbol, mark)
+
+    def _on_price(self, symbol: str, mark: PriceMark) -> None:
+        """Take a new price of ``symbol`` as an FX rate when the symbol is a currency pair."""
+        pair = self._fx_pairs.get(symbol, _UNSEEN)
+        if pair is _UNSEEN:
+            pair = self._fx_pairs[symbol] = self.instruments.fx_pair(symbol)
+        if pair is not None:
+            base, quote = pair
+            if self.fx.quote(base, quote) is None:
+                self.fx_generation += 1
+            self.fx.on_tick(symbol, base, quote, mark.price, mark.ts)
+
     # ---------------------------------------------------------------- ticks
 
     def apply_tick(self, tick: Tick, bar: Bar | None) -> TickEffect:
@@ -111,7 +253,8 @@ class MarketState:
         last = self.prices.get(symbol)
         price_changed = last is None or tick.ts >= last.ts
         if price_changed:
-            self.prices[symbol] = PriceMark(tick.price, tick.ts, tick.bid, tick.ask)
+            price = self.prices[symbol] = PriceMark(tick.price, tick.ts, tick.bid, tick.ask)
+            self._on_price(symbol, price)
         mark = self.windows.get(symbol)
         window = mark.window if mark is not None else ReturnWindow.empty(self.window_capacity)
         outcome = on_tick(
@@ -135,6 +278,7 @@ class MarketState:
         current = self.prices.get(symbol)
         if current is None or mark.ts >= current.ts:
             self.prices[symbol] = mark
+            self._on_price(symbol, mark)
 
     def mirror_window(self, symbol: str, raw: dict[str, Any] | None) -> None:
         """Apply a ``returns`` changelog value written by any worker (never backwards)."""

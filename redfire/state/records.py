@@ -13,21 +13,28 @@ reservation — one write, not three.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from redfire.risk.lifecycle import LIVE_STATUSES, OrderLifecycle
-from redfire.risk.positions import ZERO, Position, to_decimal
+from redfire.risk.positions import MONEY_CONTEXT, ZERO, Position, to_decimal
+from redfire.risk.settlement import DayPosition
 from redfire.risk.vocabulary import STATE_RANK, TradingState
 
 FILL_OFFSET = "fill_offset"
 NO_OFFSET = -1
+ONE = Decimal(1)
 
 
 @dataclass(slots=True)
 class AccountRecord:
-    """The account's own fields: cash, trading state, equity marks, watermarks."""
+    """The account's own fields: cash, trading state, equity marks, watermarks.
+
+    ``cash`` is held in ``currency`` (the account's base currency when it was written; None in
+    records older than currencies, which hold the base currency) and ``balances`` holds cash in
+    every other currency (fills move cash in the instrument's currency).
+    """
 
     cash: Decimal
     trading_state: TradingState = "ACTIVE"
@@ -36,11 +43,15 @@ class AccountRecord:
     day: int | None = None
     fill_offset: int = NO_OFFSET
     command_offset: int = NO_OFFSET
+    currency: str | None = None
+    balances: dict[str, Decimal] = field(default_factory=dict)
 
     def to_dict(self, account: str) -> dict[str, Any]:
         return {
             "account": account,
             "cash": str(self.cash),
+            "currency": self.currency,
+            "balances": {currency: str(amount) for currency, amount in self.balances.items()},
             "trading_state": self.trading_state,
             "equity_high": self.equity_high,
             "day_start_equity": self.day_start_equity,
@@ -48,6 +59,21 @@ class AccountRecord:
             FILL_OFFSET: self.fill_offset,
             "command_offset": self.command_offset,
         }
+
+    def rebase(self, base: str) -> None:
+        """Hold ``cash`` in ``base``: a balance in another currency moves to ``balances``.
+
+        An account's base currency is configuration; when it changes, the cash held in the
+        old base stays in that currency instead of being relabelled.
+        """
+        if self.currency == base:
+            return
+        if self.currency is not None:
+            if self.cash != ZERO:
+                held = self.balances.get(self.currency, ZERO)
+                self.balances[self.currency] = MONEY_CONTEXT.add(held, self.cash)
+            self.cash = self.balances.pop(base, ZERO)
+        self.currency = base
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AccountRecord:
@@ -62,22 +88,34 @@ class AccountRecord:
             day=data.get("day"),
             fill_offset=int(data.get(FILL_OFFSET, NO_OFFSET)),
             command_offset=int(data.get("command_offset", NO_OFFSET)),
+            currency=data.get("currency"),
+            balances={c: to_decimal(a) for c, a in (data.get("balances") or {}).items()},
         )
 
 
 @dataclass(slots=True)
 class PositionEntry:
-    """One (account, symbol) position and the watermark of the last fill applied to it."""
+    """One (account, symbol) position, the watermark of the last fill applied to it, and
+    its T+1 state (``day``: start-of-day quantity and today's sells) for T+1 instruments."""
 
     position: Position
     fill_offset: int = NO_OFFSET
+    day: DayPosition | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.position.to_dict(), FILL_OFFSET: self.fill_offset}
+        body = {**self.position.to_dict(), FILL_OFFSET: self.fill_offset}
+        if self.day is not None:
+            body["t1"] = self.day.to_dict()
+        return body
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PositionEntry:
-        return cls(Position.from_dict(data), int(data.get(FILL_OFFSET, NO_OFFSET)))
+        day = data.get("t1")
+        return cls(
+            Position.from_dict(data),
+            int(data.get(FILL_OFFSET, NO_OFFSET)),
+            None if day is None else DayPosition.from_dict(day),
+        )
 
 
 # How many requests of one order (its NEW and the latest REPLACEs) keep their
@@ -98,6 +136,10 @@ class OrderRecord:
     decisions: dict[int, dict[str, Any]]
     fill_offset: int = NO_OFFSET
     deadline: int = 2**62
+    # Instrument currency → the account's base currency at approval: the reservation is
+    # held in the base currency at this rate until the order ends (0 when there was no rate
+    # and check_fx_rate is off: the buying-power check was skipped, nothing is reserved).
+    fx_rate: Decimal = ONE
 
     @property
     def is_live(self) -> bool:
@@ -105,11 +147,13 @@ class OrderRecord:
 
     @property
     def reserved(self) -> Decimal:
-        """Return the buying power this order holds: live buy orders only."""
+        """Return the buying power this order holds (base currency): live buy orders only."""
         order = self.order
         if order is None or order.side != "BUY" or order.status not in LIVE_STATUSES:
             return ZERO
-        return order.reserved
+        if self.fx_rate == ONE:
+            return order.reserved
+        return MONEY_CONTEXT.multiply(order.reserved, self.fx_rate)
 
     def decision_of(self, request_ts: int) -> dict[str, Any] | None:
         """Return the decision a request with this ``ts`` got, if remembered."""
@@ -126,6 +170,8 @@ class OrderRecord:
         body = {} if self.order is None else self.order.to_dict()
         body["decisions"] = [[ts, decision] for ts, decision in self.decisions.items()]
         body[FILL_OFFSET] = self.fill_offset
+        if self.fx_rate != ONE:
+            body["fx_rate"] = str(self.fx_rate)
         return body
 
     @classmethod
@@ -135,6 +181,7 @@ class OrderRecord:
             order=order,
             decisions={int(ts): dict(decision) for ts, decision in data.get("decisions", ())},
             fill_offset=int(data.get(FILL_OFFSET, NO_OFFSET)),
+            fx_rate=to_decimal(data.get("fx_rate", 1)),
         )
 
 

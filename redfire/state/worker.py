@@ -11,6 +11,7 @@ place where every cache is built and dropped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ class StateTables:
     rule_states: DurableTable
     var_backtests: DurableTable
     firm_parts: DurableTable
+    instruments: DurableTable
 
 
 def compound_key(*parts: str) -> str:
@@ -67,6 +69,7 @@ class WorkerState:
         partitions: int,
         default_cash: float,
         deadline_of: Any,
+        base_currency_of: Callable[[str], str],
     ) -> None:
         self.tables = tables
         self.market = market
@@ -76,6 +79,8 @@ class WorkerState:
         self.default_cash = default_cash
         # order → its expiry deadline (IOC/FOK timeout, DAY session end), from the settings.
         self.deadline_of = deadline_of
+        # account → its base currency (REDFIRE_ACCOUNT_BASE_CURRENCIES, REDFIRE_BASE_CURRENCY).
+        self.base_currency_of = base_currency_of
         self.accounts: dict[str, AccountAggregate] = {}
         self.account_partitions: set[int] = set()
         self.symbol_partitions: set[int] = set()
@@ -93,7 +98,8 @@ class WorkerState:
         aggregate = self.accounts.get(name)
         if aggregate is None:
             record = AccountRecord(cash=to_decimal(self.default_cash))
-            aggregate = AccountAggregate(name, self.partition_of(name), record)
+            base = self.base_currency_of(name)
+            aggregate = AccountAggregate(name, self.partition_of(name), record, base)
             self.accounts[name] = aggregate
         return aggregate
 
@@ -186,7 +192,9 @@ class WorkerState:
         tables = self.tables
         for name, raw in tables.accounts.items(partition):
             aggregate = self.account(name)
-            aggregate.record = AccountRecord.from_dict(raw)
+            record = AccountRecord.from_dict(raw)
+            record.rebase(aggregate.base)
+            aggregate.record = record
         for key, raw in tables.positions.items(partition):
             name, _, symbol = key.partition("|")
             self.account(name).set_position(symbol, PositionEntry.from_dict(raw))
@@ -225,4 +233,6 @@ class WorkerState:
                 config.rules.entries.apply(key, raw)
             for key, raw in tables.scenarios.items(partition):
                 config.scenarios.entries.apply(key, raw)
+            for symbol, raw in tables.instruments.items(partition):
+                market.apply_instrument(symbol, raw)
         self.globals_loaded = True

@@ -29,6 +29,7 @@ class TopicNames:
     stress_results: str
     dead_letters: str
     firm_exposures: str
+    instruments: str
 
     @classmethod
     def of(cls, settings: Settings) -> TopicNames:
@@ -44,6 +45,7 @@ class TopicNames:
             stress_results=name(specs.STRESS_RESULTS.name),
             dead_letters=name(specs.DEAD_LETTERS.name),
             firm_exposures=name(specs.FIRM_EXPOSURES.name),
+            instruments=name(specs.INSTRUMENTS.name),
         )
 
 
@@ -57,6 +59,7 @@ class Topics:
     fills: TopicT
     risk_commands: TopicT
     firm_exposures: TopicT
+    instruments: TopicT
 
 
 def raw_topic(app: AppT, settings: Settings, spec: specs.TopicSpec) -> TopicT:
@@ -83,4 +86,5 @@ def build_topics(app: AppT, settings: Settings) -> Topics:
         fills=raw_topic(app, settings, specs.FILLS),
         risk_commands=raw_topic(app, settings, specs.RISK_COMMANDS),
         firm_exposures=raw_topic(app, settings, specs.FIRM_EXPOSURES),
+        instruments=raw_topic(app, settings, specs.INSTRUMENTS),
     )

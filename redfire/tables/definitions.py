@@ -112,4 +112,7 @@ def build_tables(app: AppT, settings: Settings) -> StateTables:
         rule_states=table("rule_states", "account|rule_id → firing, last fired, last value"),
         var_backtests=table("var_backtests", "account → live VaR backtest: flags, last VaR"),
         firm_parts=table("firm_parts", "source partition → its accounts' summed exposures"),
+        instruments=table(
+            "instruments", "symbol → instrument master entry (from the topic)", global_=True
+        ),
     )

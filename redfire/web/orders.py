@@ -39,7 +39,7 @@ def register(engine: Engine) -> None:
 
     @app.page("/accounts/{account}/what-if")
     class WhatIf(web.View):
-        """POST {symbol, side, qty, price?} → {decision, reasons, var_before, var_after}."""
+        """POST {symbol, side, qty, price?} → {decision, reasons, var_before, var_after, notes}."""
 
         @guarded(Role.VIEWER)
         @app.table_route(table=app.tables["accounts"], match_info="account")  # type: ignore[arg-type]
@@ -61,6 +61,7 @@ def register(engine: Engine) -> None:
                     "reasons": [codec.to_jsonable(reason) for reason in verdict.reasons],
                     "var_before": verdict.var_before,
                     "var_after": verdict.var_after,
+                    "notes": list(verdict.notes),
                 }
             )
 

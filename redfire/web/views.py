@@ -1,9 +1,12 @@
-"""HTTP views: health and the account routes (DESIGN §9).
+"""HTTP views: health, the account routes and reference data (DESIGN §9).
 
 Account routes are answered by the worker that owns the account's partition
 (``table_route`` forwards the request there), from its in-memory aggregate.
 ``GET /accounts/{a}/risk`` is completed by ``redfire.web.reports.RiskReader``
 (VaR, component VaR, limits with utilisation, live orders, recent alerts).
+Amounts are in the account's base currency (``base_currency``) at the rates of
+the moment; prices and average costs stay in each instrument's currency.
+``/instruments/{symbol}`` answers from any worker (the master is global).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from faust import web
 
-from redfire.agents.snapshots import holdings
+from redfire.agents.snapshots import cash_value, holdings, unvalued
 from redfire.agents.stress import result_body, stress_account
+from redfire.risk.instruments import instrument_fields
 from redfire.risk.positions import to_decimal
 from redfire.risk.vocabulary import stricter
 from redfire.state.account import AccountAggregate
@@ -35,14 +39,18 @@ def account_or_blank(state: WorkerState, name: str) -> AccountAggregate:
     if known is not None:
         return known
     blank = AccountRecord(cash=to_decimal(state.default_cash))
-    return AccountAggregate(name, state.partition_of(name), blank)
+    return AccountAggregate(name, state.partition_of(name), blank, state.base_currency_of(name))
 
 
 def positions_body(state: WorkerState, account: AccountAggregate) -> dict[str, Any]:
-    """Return the body of GET /accounts/{a}/positions."""
+    """Return the body of GET /accounts/{a}/positions (amounts in the base currency)."""
+    held = holdings(state, account)
+    cash = cash_value(state, account)
     return {
         "account": account.name,
-        "cash": float(account.cash),
+        "base_currency": account.base,
+        "cash": cash.total,
+        "cash_by_currency": account.cash_by_currency(),
         "positions": [
             {
                 "symbol": h.symbol,
@@ -50,9 +58,13 @@ def positions_body(state: WorkerState, account: AccountAggregate) -> dict[str, A
                 "avg_cost": h.avg_cost,
                 "realized_pnl": h.realized_pnl,
                 "market_value": h.market_value,
+                "currency": h.currency,
+                "price": h.price,
+                "fx_rate": h.fx_rate,
             }
-            for h in holdings(state, account)
+            for h in held
         ],
+        "unvalued": list(unvalued(held, cash)),
     }
 
 
@@ -63,22 +75,31 @@ def risk_body(state: WorkerState, account: AccountAggregate) -> dict[str, Any]:
     net = sum(h.market_value for h in held)
     fees = sum(float(e.position.fees) for e in account.positions.values())
     body.update(
-        equity=float(account.cash) + net,
+        equity=body["cash"] + net,
         reserved=float(account.reserved),
         gross_exposure=sum(abs(h.market_value) for h in held),
         net_exposure=net,
         realized_pnl=sum(h.realized_pnl for h in held),
-        unrealized_pnl=sum(
-            h.market_value - h.qty * h.avg_cost for h in held if h.price is not None and h.qty
-        ),
+        unrealized_pnl=sum(h.unrealized_pnl for h in held),
         fees=fees,
         trading_state=stricter(account.trading_state, state.config.firm_trading_state()),
     )
     return body
 
 
+def instrument_body(state: WorkerState, symbol: str) -> dict[str, Any]:
+    """Return the body of GET /instruments/{symbol}: the entry, or the suffix-rule fallback."""
+    resolution = state.market.resolve(symbol)
+    return {
+        **instrument_fields(resolution.instrument),
+        "source": str(resolution.source),
+        "in_master": resolution.known,
+        "note": resolution.note(),
+    }
+
+
 def register(engine: Engine, reader: RiskReader) -> None:
-    """Register health, account, market and stress routes."""
+    """Register health, account, market, instrument and stress routes."""
     app, state = engine.app, engine.state
     accounts_table = app.tables["accounts"]
 
@@ -124,6 +145,12 @@ def register(engine: Engine, reader: RiskReader) -> None:
                 "window": None if window is None else window.window.to_dict(),
             }
         )
+
+    @app.page("/instruments/{symbol}")
+    @guarded(Role.VIEWER)
+    async def instrument(self: web.View, request: web.Request, symbol: str) -> web.Response:
+        """Return the symbol's instrument master entry, or the fallback it would get."""
+        return self.json(instrument_body(state, symbol))
 
     @app.page("/stress/{scenario}")
     @guarded(Role.VIEWER)

@@ -9,6 +9,7 @@ keeps what it is sent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -111,6 +112,18 @@ class Engine:
             self.envelope(names.risk_commands, c.get("account") or "*", c) for c in commands
         ]
         self.run(self.desks.commands.handle(envelopes))
+
+    def instruments(self, *records: Mapping[str, Any]) -> None:
+        """Send instrument master records to the instruments agent (``symbol`` keys them)."""
+        names = self.names
+        envelopes = [self.envelope(names.instruments, r["symbol"], r) for r in records]
+        self.run(self.desks.instruments.handle(envelopes))
+
+    def remove_instrument(self, symbol: str) -> None:
+        """Send a tombstone for ``symbol`` to the instruments agent."""
+        envelope = self.envelope(self.names.instruments, symbol, b"")
+        tombstone = dataclasses.replace(envelope, value=None)
+        self.run(self.desks.instruments.handle([tombstone]))
 
     def redeliver(self, envelopes: Iterable[Envelope], topic: str) -> None:
         desk = {

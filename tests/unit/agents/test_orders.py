@@ -121,7 +121,8 @@ def test_undelivered_decision_fails_the_batch(engine: Engine) -> None:
 
 
 def test_restart_restores_live_orders_and_reservations(engine: Engine) -> None:
-    engine.orders(order("o1"), order("o2", side="SELL", qty=10, ts=T0 + 2))
+    # A SELL above the live BUY does not cross it (self-trade prevention).
+    engine.orders(order("o1"), order("o2", side="SELL", qty=10, price=101.0, ts=T0 + 2))
     restarted = build_engine(tables=engine.state.tables)
 
     account = restarted.state.account("ACC1")

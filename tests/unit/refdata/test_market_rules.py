@@ -1,16 +1,17 @@
 """Market-rule checks, table-driven: T+1, daily limits and lots from the master, self-trade,
-FX rates and the instrument check; and agreement with the older checks on fallback instruments."""
+FX rates and the instrument check; and agreement with the suffix rules on fallback instruments."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from redfire.config.instruments import example_instruments
-from redfire.risk import checks
+from redfire.risk import markets
 from redfire.risk.fx import FxRates, identity
 from redfire.risk.instruments import InstrumentBook, fallback_instrument
 from redfire.risk.limits import Limits
@@ -413,13 +414,43 @@ def test_every_check_runs_and_passing_builds_no_message() -> None:
     assert all(a is b for a, b in zip(first, second, strict=True))  # shared results
 
 
-# --- agreement with checks.py on fallback instruments -------------------------------------
+# --- agreement with the suffix rules the older checks applied ------------------------------
+#
+# ``checks`` had its own lot, tick and daily-limit checks from the suffix rules of ``markets``;
+# the market-rule checks replaced them. On a fallback instrument they must decide as those did:
+# ``suffix_rules`` below is what the older checks computed, from the same ``markets`` helpers.
 
 GRID_SYMBOLS = ("600519.SH", "000001.SZ", "300750.SZ", "510300.SH", "0700.HK", "0005.HK", "AAPL")
 
 
+def suffix_rules(
+    symbol: str, side: str, qty: float, position: float, price: float, is_st: bool
+) -> dict[str, bool]:
+    """Return pass/fail of lot, tick and daily limit as the older suffix-rule checks decided."""
+    limits = Limits()
+    venue = markets.market_of(symbol)
+    lot = markets.board_lot(symbol, venue)
+    tick = markets.tick_size(venue, price, symbol)
+    daily = True
+    if venue in markets.A_SHARE_MARKETS and limits.daily_limit_pct is not None:
+        pct = markets.daily_limit_pct(
+            symbol,
+            is_st,
+            limits.daily_limit_pct,
+            limits.growth_board_daily_limit_pct,
+            limits.st_daily_limit_pct,
+        )
+        lower, upper = markets.daily_limit_band(10.05, pct, tick)
+        daily = lower <= Decimal(repr(price)) <= upper
+    return {
+        "lot_size": markets.lot_ok(venue, side, qty, position, lot),
+        "tick_size": markets.on_tick(price, tick),
+        "daily_limit": daily,
+    }
+
+
 @pytest.mark.parametrize("symbol", GRID_SYMBOLS)
-def test_lot_tick_and_daily_limit_agree_with_the_older_checks(symbol: str) -> None:
+def test_lot_tick_and_daily_limit_agree_with_the_suffix_rules(symbol: str) -> None:
     instrument = fallback_instrument(symbol)
     grid = itertools.product(
         ("BUY", "SELL"),
@@ -439,27 +470,14 @@ def test_lot_tick_and_daily_limit_agree_with_the_older_checks(symbol: str) -> No
             instrument=replace(instrument, is_st=is_st) if instrument.board else instrument,
             instrument_known=False,
         )
-        old = checks.OrderContext(
-            account="ACC",
-            order_id="o-1",
-            symbol=symbol,
-            side=side,
-            qty=qty,
-            price=price,
-            reference_price=price,
-            ts=NOW,
-            position_qty=position,
-            previous_close=10.05,
-            is_st=is_st and instrument.board is not None,
+        expected = suffix_rules(
+            symbol, side, qty, position, price, is_st and instrument.board is not None
         )
         limits = Limits()
-        for mine, theirs in (
-            (check_lot_size, checks.check_lot_size),
-            (check_tick_size, checks.check_tick_size),
-            (check_daily_limit, checks.check_daily_limit),
-        ):
-            assert mine(new, limits).passed == theirs(old, limits).passed, (
-                mine.__name__,
+        for check in (check_lot_size, check_tick_size, check_daily_limit):
+            name = check.__name__.removeprefix("check_")
+            assert check(new, limits).passed == expected[name], (
+                name,
                 side,
                 qty,
                 position,
