@@ -26,6 +26,7 @@ from redfire.agents.batches import fatal
 from redfire.agents.context import AgentContext
 from redfire.config.instruments import instrument_book
 from redfire.risk.bars import parse_interval
+from redfire.risk.fhs import FilterSpec
 from redfire.risk.limits import LimitBook, parse_limits_yaml
 from redfire.risk.measures import VaRConfig, VaRMethod
 from redfire.risk.portfolio import HistoryPolicy
@@ -35,6 +36,7 @@ from redfire.settings import Settings, settings_or_exit
 from redfire.state.books import AccountBooks
 from redfire.state.config import ConfigSet, LiveConfig, config_text
 from redfire.state.deadlines import Deadlines
+from redfire.state.filters import FilterBank, fitted_spec, window_capacity
 from redfire.state.market import MarketState
 from redfire.state.pruner import Pruner
 from redfire.state.unit import Delivered
@@ -44,6 +46,8 @@ from redfire.streams.topics import Topics, build_topics
 from redfire.tables.definitions import build_tables
 
 log = logging.getLogger(__name__)
+# How often the fhs refit timer looks for due refits (each fit takes 15-30 ms on its thread).
+REFIT_INTERVAL_S = 1.0
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -155,14 +159,37 @@ class Engine:
     desks: Desks
 
 
-def build_state(settings: Settings, tables: StateTables) -> WorkerState:
+def var_config(settings: Settings) -> VaRConfig:
+    """Return the VaR engine the settings choose, with every REDFIRE_VAR_* parameter."""
+    return VaRConfig(
+        method=VaRMethod(settings.var_method.value),
+        confidence=settings.var_confidence,
+        fhs_volatility=settings.var_fhs_volatility,
+        fhs_fit_window=settings.var_fhs_fit_window,
+        fhs_scenarios=settings.var_fhs_scenarios,
+        fhs_refit_every=settings.var_fhs_refit_bars,
+        fhs_evt_tail=settings.var_fhs_evt_tail,
+    )
+
+
+def history_policy(settings: Settings, spec: FilterSpec | None) -> HistoryPolicy:
+    """Return how many rows a book uses: the return window, or the filtered scenarios."""
+    rows = settings.var_window if spec is None else spec.scenarios
+    return HistoryPolicy(window=rows, min_window=min(20, rows))
+
+
+def build_state(
+    settings: Settings, tables: StateTables, inline_refits: bool = False
+) -> WorkerState:
     """Build the worker's in-memory state over its tables, from the settings.
 
     Raise ``InstrumentFileError`` (naming the file, symbol and field) when
     REDFIRE_INSTRUMENTS_FILE cannot be used: a worker never trades on a half-read master.
     """
+    config_var = var_config(settings)
+    spec = fitted_spec(config_var)
     market = MarketState(
-        settings.var_window,
+        window_capacity(settings.var_window, spec),
         parse_interval(settings.bar_interval),
         instrument_book(settings.instruments_file),
         settings.market_sessions,
@@ -188,9 +215,10 @@ def build_state(settings: Settings, tables: StateTables) -> WorkerState:
     )
     books = AccountBooks(
         market,
-        VaRConfig(method=VaRMethod(settings.var_method.value), confidence=settings.var_confidence),
-        HistoryPolicy(window=settings.var_window, min_window=min(20, settings.var_window)),
+        config_var,
+        history_policy(settings, spec),
         int(settings.snapshot_interval * 1000),
+        None if spec is None else FilterBank(market, spec, inline_refits),
     )
     state = WorkerState(
         tables,
@@ -296,7 +324,23 @@ def register_timers(engine: Engine) -> None:
         if deleted:
             log.info("pruned %d idempotency records older than the retention", deleted)
 
+    filters = engine.state.books.filters
+    if filters is not None:
+        register_refits(app, filters)
     metrics.register_loop_probe(app, settings.loop_probe_interval_s)
+
+
+def register_refits(app: RedFireApp, filters: FilterBank) -> None:
+    """Run the fhs filters' due refits on their thread, off the agents' batches.
+
+    The thread needs no stopping: at exit Python waits for a fit under way (≤ 30 ms).
+    """
+
+    @app.timer(interval=REFIT_INTERVAL_S, name="redfire.fhs_refits")  # type: ignore[untyped-decorator]
+    async def refit() -> None:
+        installed = await filters.refit_due()
+        if installed:
+            log.info("fhs: installed %d refitted filters (%d in all)", installed, filters.refits)
 
 
 _default: Engine | None = None

@@ -57,6 +57,11 @@ LAST_BATCH = Gauge(
     "When each agent last finished a batch (its writes delivered): staleness at a glance",
     ["agent"],
 )
+FHS_REFIT_SECONDS = Histogram(
+    "redfire_fhs_refit_seconds",
+    "Time one fhs volatility-filter refit takes on the refit thread (REDFIRE_VAR_METHOD=fhs)",
+    buckets=(1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 LOOP_LAG = Histogram(
     "redfire_event_loop_lag_seconds",
     "How late a periodic probe wakes up: time the event loop was busy with something else",

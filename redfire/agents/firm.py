@@ -12,18 +12,15 @@ import logging
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-import numpy as np
-
 from redfire.agents.context import AgentContext
 from redfire.agents.intake import Envelope
 from redfire.agents.monitor import SUMMED, RuleRunner, constant, set_var_gauges
 from redfire.agents.snapshots import rule_metrics, snapshot_metrics
 from redfire.risk import valuation
 from redfire.risk.firm import merge_exposures
-from redfire.risk.measures import InsufficientHistory, VaRConfig
+from redfire.risk.measures import InsufficientHistory
 from redfire.risk.portfolio import assemble_portfolio
 from redfire.risk.rules import RuleState
-from redfire.risk.var import compute_var
 from redfire.risk.vocabulary import ACTIVE, FIRM
 from redfire.schemas.records import RiskSnapshot, SnapshotPosition
 from redfire.state.unit import UnitOfWork
@@ -113,24 +110,20 @@ class FirmDesk:
     def firm_var(
         self, exposures: dict[str, float]
     ) -> tuple[float | None, float | None, float | None]:
-        """Return firm VaR 95, VaR 99 and ES 97.5 of the merged exposures."""
+        """Return firm VaR 95, VaR 99 and ES 97.5 of the merged exposures.
+
+        Priced as an account's book is (the same method, settings and columns: under fhs
+        the symbols' filtered scenarios), then read at each confidence.
+        """
         live = {s: v for s, v in exposures.items() if v != 0.0}
-        windows = {}
-        for symbol in live:
-            returns = self.state.market.returns(symbol)
-            if returns is not None:
-                windows[symbol] = returns
         books = self.state.books
-        portfolio = assemble_portfolio(live, windows, books.policy)
+        portfolio = assemble_portfolio(live, books.windows(live), books.policy)
         if isinstance(portfolio, InsufficientHistory) or not portfolio.symbols:
             return None, None, None
-        vector = np.asarray(portfolio.exposures)
-
-        def at(confidence: float) -> Any:
-            config = VaRConfig(method=books.config.method, confidence=confidence)
-            return compute_var(portfolio.returns, vector, config)
-
-        return at(0.95).var, at(0.99).var, at(0.975).es
+        book = books.book_of(portfolio)
+        if isinstance(book, InsufficientHistory):
+            return None, None, None
+        return book.result(0.95).var, book.result(0.99).var, book.result(0.975).es
 
 
 def snapshot_fields(snapshot: RiskSnapshot) -> dict[str, Any]:

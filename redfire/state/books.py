@@ -30,9 +30,10 @@ from redfire.risk.fx_portfolio import (
 )
 from redfire.risk.incremental import RiskBook
 from redfire.risk.measures import FloatArray, InsufficientHistory, VaRConfig
-from redfire.risk.portfolio import HistoryPolicy, resolve_window
-from redfire.risk.var import portfolio_book
+from redfire.risk.portfolio import HistoryPolicy, Portfolio, resolve_window
+from redfire.risk.var import portfolio_book, scenario_book
 from redfire.state.account import AccountAggregate
+from redfire.state.filters import FilterBank
 from redfire.state.market import MarketState
 
 Book = RiskBook | InsufficientHistory
@@ -53,6 +54,8 @@ class CachedBook:
     reference_generation: int = 0
     fx_generation: int = 0
     complete: bool = True
+    # The filter bank's generation (fhs): a refit installed since means rebuild.
+    filters_generation: int = 0
     # symbol → (column key, column) of an order in a foreign currency (built once per book).
     order_columns: dict[str, tuple[str, FloatArray | None]] = field(default_factory=dict)
 
@@ -61,12 +64,20 @@ class AccountBooks:
     """Build and cache each account's book from its positions, cash and the market."""
 
     def __init__(
-        self, market: MarketState, config: VaRConfig, policy: HistoryPolicy, max_age_ms: int
+        self,
+        market: MarketState,
+        config: VaRConfig,
+        policy: HistoryPolicy,
+        max_age_ms: int,
+        filters: FilterBank | None = None,
     ) -> None:
         self.market = market
         self.config = config
         self.policy = policy
         self.max_age_ms = max_age_ms
+        # REDFIRE_VAR_METHOD=fhs with a fitted filter: books take each symbol's filtered
+        # scenario column where they would take its return window.
+        self.filters = filters
 
     def book(self, account: AccountAggregate, now_ms: int) -> Book:
         """Return the account's current book, rebuilding it only when stale."""
@@ -82,7 +93,7 @@ class AccountBooks:
 
     def window(self, symbol: str) -> FloatArray | None:
         """Return the return window (or proxy window) a new symbol is priced with."""
-        window, _proxy = resolve_window(symbol, self._windows([symbol]), self.policy)
+        window, _proxy = resolve_window(symbol, self.windows([symbol]), self.policy)
         return window
 
     def order_column(
@@ -102,7 +113,7 @@ class AccountBooks:
         return found
 
     def _funded_window(self, symbol: str, conversion: Conversion) -> FloatArray | None:
-        windows = self._windows([symbol, *conversion.symbols()])
+        windows = self.windows([symbol, *conversion.symbols()])
         asset, _proxy = base_return_window(symbol, conversion, windows, self.policy)
         fx = conversion_returns(conversion, windows)
         if asset is None or fx is None or isinstance(fx, tuple):
@@ -122,6 +133,9 @@ class AccountBooks:
         if cached.reference_generation != market.reference_generation:
             return False
         if not cached.complete and cached.fx_generation != market.fx_generation:
+            return False
+        filters = self.filters
+        if filters is not None and cached.filters_generation != filters.generation:
             return False
         generation = market.generation
         if cached.generation == generation:
@@ -157,18 +171,31 @@ class AccountBooks:
             reference_generation=market.reference_generation,
             fx_generation=market.fx_generation,
             complete=valuation.complete,
+            filters_generation=0 if self.filters is None else self.filters.generation,
         )
         currencies = {s: market.currency_of(s) for s in valuation.exposures}
-        windows = self._windows([*valuation.exposures, *pairs])
+        windows = self.windows([*valuation.exposures, *pairs])
         portfolio = assemble_base_portfolio(valuation, currencies, windows, self.policy)
-        cached.book = portfolio_book(portfolio, self.config)
+        cached.book = self.book_of(portfolio)
         return cached
 
-    def _windows(self, symbols: Iterable[str]) -> dict[str, FloatArray]:
+    def book_of(self, portfolio: Portfolio | InsufficientHistory) -> Book:
+        """Return the incremental book of an assembled portfolio (its columns from ``_windows``)."""
+        if isinstance(portfolio, InsufficientHistory) or self.filters is None:
+            return portfolio_book(portfolio, self.config)
+        # Filtered columns are ready scenarios: held as historical returns would be.
+        return scenario_book(portfolio.symbols, portfolio.exposures, portfolio.returns, self.config)
+
+    def windows(self, symbols: Iterable[str]) -> dict[str, FloatArray]:
+        """Return the column each symbol (and the default proxy) is priced with.
+
+        The symbol's return window; under fhs with fitted filters, its filtered scenarios.
+        """
         names = [*symbols, *(p for p in (self.policy.default_proxy,) if p)]
+        column = self.market.returns if self.filters is None else self.filters.column
         found = {}
         for name in names:
-            returns = self.market.returns(name)
+            returns = column(name)
             if returns is not None:
                 found[name] = returns
         return found

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from redfire.risk.bars import Bar, ReturnWindow, TickStatus, on_tick, window_array
+from redfire.risk.bars import Bar, ReturnWindow, TickStatus, on_tick, resize_window, window_array
 from redfire.risk.fx import Conversion, FxRates, MissingRate, identity
 from redfire.risk.instruments import (
     Instrument,
@@ -257,6 +257,9 @@ class MarketState:
             self._on_price(symbol, price)
         mark = self.windows.get(symbol)
         window = mark.window if mark is not None else ReturnWindow.empty(self.window_capacity)
+        if window.capacity != self.window_capacity:
+            # REDFIRE_VAR_WINDOW (or the method) changed since the window was stored.
+            window = resize_window(window, self.window_capacity)
         outcome = on_tick(
             bar, window, tick.ts, tick.price, tick.volume or 0.0, interval_ms=self.bar_interval_ms
         )

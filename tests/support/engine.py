@@ -156,7 +156,7 @@ def build_engine(
     """Build the engine's logic over memory tables (pass ``tables`` to restart on them)."""
     settings = settings or Settings(**{"partitions": 4, **overrides})
     tables = tables or memory_tables()
-    state = build_state(settings, tables)
+    state = build_state(settings, tables, inline_refits=True)
     producer = ListProducer()
     names = TopicNames.of(settings)
     engine = Engine(settings, state, producer, None, None, names)  # type: ignore[arg-type]
