@@ -18,6 +18,10 @@ import pandas as pd
 import pytest
 from arch.data import nasdaq, sp500
 
+from redfire.risk.fhs import SymbolFilter
+from redfire.risk.measures import VaRConfig, VaRMethod
+from redfire.risk.var import scenario_result
+from redfire.state.filters import fitted_spec
 from tests.conftest import WorkerFactory
 from tests.support.eventually import eventually
 from tests.support.kafka_io import producer, send_json
@@ -120,3 +124,67 @@ def test_replayed_daily_closes_build_the_pandas_return_window_and_survive_a_rest
     worker.start()
     for history in histories:
         assert market(worker, history.symbol) == before[history.symbol]
+
+
+def account_var_99(worker: RedFireWorker, account: str) -> float | None:
+    value = worker.get(f"/accounts/{account}/report")["risk"]["var_99"]
+    return None if value is None else float(value)
+
+
+def refits_done(worker: RedFireWorker) -> float:
+    for line in worker.get_text("/metrics").splitlines():
+        if line.startswith("redfire_fhs_refit_seconds_count"):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_fhs_worker_prices_a_book_on_the_filter_fitted_to_the_replayed_history(
+    redfire_worker: WorkerFactory,
+) -> None:
+    """Shipped fhs (GJR-GARCH-t): the worker fits the S&P 500 window on its refit thread."""
+    worker: RedFireWorker = redfire_worker(REDFIRE_VAR_METHOD="fhs")
+    history = daily_closes("SPX", sp500.load())
+    prod = producer(worker.bootstrap)
+    for tick in history.ticks():
+        send_json(prod, worker.topic("ticks"), tick["symbol"], tick)
+    assert prod.flush(30) == 0
+    body = eventually(
+        partial(window_closed_through, worker, history),
+        timeout=90,
+        interval=0.25,
+        retry_on=(AssertionError, OSError),
+    )
+    returns = np.asarray(body["window"]["returns"])
+    assert body["window"]["capacity"] == 1000 and returns.size == DAYS - 2  # a fit's worth
+
+    now = history.days_ms[-1] + CLOSE_MS
+    command = {"command_id": "cash", "command": "SET_CASH", "account": "FHS-1", "ts": now}
+    send_json(prod, worker.topic("risk_commands"), "FHS-1", {**command, "payload": {"cash": 1e7}})
+    fill = {
+        "fill_id": "f1",
+        "order_id": "o1",
+        "account": "FHS-1",
+        "symbol": "SPX",
+        "side": "BUY",
+        "qty": 100,
+        "price": history.closes[-1],
+        "ts": now,
+    }
+    send_json(prod, worker.topic("fills"), "FHS-1", fill)
+    assert prod.flush(30) == 0
+
+    spec = fitted_spec(VaRConfig(method=VaRMethod.FHS))
+    assert spec is not None
+    fitted = SymbolFilter.from_history(spec, returns)
+    assert fitted.params is not None and fitted.params.gamma > 0
+    exposure = np.asarray([100 * history.closes[-1]])
+    column = fitted.scenario_column()[:, None]
+    expected = scenario_result(column, exposure, VaRConfig(method=VaRMethod.FHS)).var
+
+    def priced_on_the_fit() -> float:
+        var_99 = account_var_99(worker, "FHS-1")
+        assert var_99 is not None and var_99 == pytest.approx(expected, rel=1e-6), var_99
+        return var_99
+
+    eventually(priced_on_the_fit, timeout=60, interval=0.25, retry_on=(AssertionError, OSError))
+    assert refits_done(worker) >= 1

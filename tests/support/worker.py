@@ -126,6 +126,13 @@ class RedFireWorker:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
 
+    def get_text(self, path: str, timeout: float = 10.0) -> str:
+        """GET a plain-text route of this worker (``/metrics``)."""
+        url = f"http://127.0.0.1:{self.web_port}{path}"
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            text: str = response.read().decode()
+            return text
+
     def post(self, path: str, body: Mapping[str, Any], token: str | None = None) -> Any:
         """POST a JSON body to this worker."""
         token = token or self.default_token
