@@ -34,6 +34,7 @@ CAPACITY = 300  # fewer than the 398 returns: the ring buffer must drop the olde
 DAY_MS = 86_400_000
 CLOSE_MS = 16 * 3_600_000
 RETURN_TOLERANCE = 1e-12
+FHS_DAYS = 1002
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,9 @@ class DailyCloses:
         return [float(r) for r in closed.pct_change().dropna().to_numpy()][-capacity:]
 
 
-def daily_closes(symbol: str, frame: pd.DataFrame) -> DailyCloses:
+def daily_closes(symbol: str, frame: pd.DataFrame, days: int = DAYS) -> DailyCloses:
     column = "Adj Close" if "Adj Close" in frame.columns else "Close"
-    last = frame[column].dropna().iloc[-DAYS:]
+    last = frame[column].dropna().iloc[-days:]
     days_ms = [
         int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
         for day in pd.DatetimeIndex(last.index)
@@ -143,7 +144,9 @@ def test_fhs_worker_prices_a_book_on_the_filter_fitted_to_the_replayed_history(
 ) -> None:
     """Shipped fhs (GJR-GARCH-t): the worker fits the S&P 500 window on its refit thread."""
     worker: RedFireWorker = redfire_worker(REDFIRE_VAR_METHOD="fhs")
-    history = daily_closes("SPX", sp500.load())
+    # 1,000 returns: the shipped fit window (on the last 400 days alone arch's GJR-t fit does
+    # not converge, and the filter would stay on RiskMetrics).
+    history = daily_closes("SPX", sp500.load(), FHS_DAYS)
     prod = producer(worker.bootstrap)
     for tick in history.ticks():
         send_json(prod, worker.topic("ticks"), tick["symbol"], tick)
@@ -155,7 +158,7 @@ def test_fhs_worker_prices_a_book_on_the_filter_fitted_to_the_replayed_history(
         retry_on=(AssertionError, OSError),
     )
     returns = np.asarray(body["window"]["returns"])
-    assert body["window"]["capacity"] == 1000 and returns.size == DAYS - 2  # a fit's worth
+    assert body["window"]["capacity"] == returns.size == FHS_DAYS - 2 == 1000  # a fit's worth
 
     now = history.days_ms[-1] + CLOSE_MS
     command = {"command_id": "cash", "command": "SET_CASH", "account": "FHS-1", "ts": now}
