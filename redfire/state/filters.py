@@ -37,7 +37,7 @@ from typing import Any
 from redfire import metrics
 from redfire.risk.fhs import FilterSpec, SymbolFilter, filter_spec
 from redfire.risk.measures import FloatArray, VaRConfig, VaRMethod
-from redfire.risk.volatility import VolatilityParams, fit_volatility
+from redfire.risk.volatility import RISKMETRICS, VolatilityParams, fit_volatility
 from redfire.state.market import MarketState
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,13 @@ class FilterBank:
             except Exception:  # a failed fit keeps the old parameters; logged, retried later
                 log.exception("fhs refit of %s failed; keeping its current filter", symbol)
                 continue
+            if params is RISKMETRICS or params is followed.filter.params:
+                log.warning(
+                    "fhs fit of %s did not converge on %d returns; it keeps %s",
+                    symbol,
+                    history.size,
+                    "its last fit" if followed.filter.params is not None else "RiskMetrics",
+                )
             if self._install(symbol, params):
                 installed += 1
         return installed
