@@ -28,13 +28,13 @@ import yaml
 
 from redfire.risk.bars import ReturnWindow, bar_start, returns_from_closes
 from redfire.risk.limits import LIMIT_NAMES, Kind, Limits, LimitValue, coerce_limit
+from redfire.risk.vocabulary import ALL_ACCOUNTS
 from redfire.schemas.codec import COMMAND, FILL, ORDER, TICK, DecodeFailure, RecordKind, decode
 from redfire.schemas.records import CommandType, PayloadValue, RiskCommand
 from redfire.schemas.registry import schema
 from redfire.streams.specs import ALL_TOPICS
 
 JsonDict = dict[str, Any]
-ALL_ACCOUNTS: Final = "*"
 AVRO_MAGIC: Final = 0
 AVRO_HEADER_BYTES: Final = 5
 

@@ -39,6 +39,7 @@ from rich.table import Table
 from redfire import feed
 from redfire.risk.bars import parse_interval
 from redfire.risk.limits import LimitBook, limit_docs, limits_to_payload, parse_limits_yaml
+from redfire.risk.vocabulary import ALL_ACCOUNTS
 from redfire.schemas.codec import COMMAND, DecodeFailure, decode, encode_json
 from redfire.schemas.records import CommandType, PayloadValue, RiskCommand
 from redfire.settings import Settings
@@ -547,7 +548,7 @@ def set_cash(
     broker: BrokerOption = None,
 ) -> None:
     """Set an account's cash to the back office's figure."""
-    if account == feed.ALL_ACCOUNTS:
+    if account == ALL_ACCOUNTS:
         raise typer.BadParameter("SET_CASH needs one account, not '*'", param_hint="ACCOUNT")
     if not math.isfinite(amount):
         raise typer.BadParameter(f"cash must be a finite number, got {amount}", param_hint="AMOUNT")
@@ -564,7 +565,7 @@ def limits_set(
     ],
     account: Annotated[
         str, typer.Option(help="Account to override; '*' changes the default for all.")
-    ] = feed.ALL_ACCOUNTS,
+    ] = ALL_ACCOUNTS,
     broker: BrokerOption = None,
 ) -> None:
     """Change limits at run time (a SET_LIMITS command), validated before sending."""

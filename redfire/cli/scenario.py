@@ -27,6 +27,7 @@ from redfire.risk.stress import (
     historical_scenario,
     scenario_to_payload,
 )
+from redfire.risk.vocabulary import ALL_ACCOUNTS
 
 DATE_FORMAT: Final = "%Y-%m-%d"
 SymbolHistory = dict[str, list[HistoryPoint]]
@@ -141,7 +142,7 @@ def scenario_from_history(
     if not send:
         console.print("not sent: add --send to publish it as an ADD_SCENARIO command")
         return
-    command = feed.command_record("ADD_SCENARIO", feed.ALL_ACCOUNTS, scenario_to_payload(scenario))
+    command = feed.command_record("ADD_SCENARIO", ALL_ACCOUNTS, scenario_to_payload(scenario))
     send_command(command, broker, console)
 
 

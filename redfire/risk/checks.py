@@ -58,11 +58,10 @@ from redfire.risk.market_rules import (
 )
 from redfire.risk.markets import Market, market_of
 from redfire.risk.settlement import Sellable
+from redfire.risk.vocabulary import ACTIVE, HALTED, SIDES, TRADING_STATES
 
 __all__ = ["CHECKS", "CHECK_NAMES", "CheckResult", "OrderContext", "RestingOrder", "run_checks"]
 
-SIDES = frozenset({"BUY", "SELL"})
-TRADING_STATES = frozenset({"ACTIVE", "REDUCE_ONLY", "HALTED"})
 ORDER_ACTIONS = frozenset({"NEW", "REPLACE"})
 RELATIVE_TOLERANCE = 1e-9
 # Placeholders for "not given" in an OrderContext, replaced in ``__post_init__``.
@@ -112,7 +111,7 @@ class OrderContext:
     symbol_exposure: float | None = None
     daily_pnl: float = 0.0
     drawdown: float = 0.0
-    trading_state: str = "ACTIVE"
+    trading_state: str = ACTIVE
     active_order_count: int = 0
     recent_order_count: int = 0
     recent_cancel_count: int = 0
@@ -379,9 +378,9 @@ def check_trading_state(ctx: OrderContext, limits: Limits) -> CheckResult:
     """Reject every order when HALTED; accept only risk-reducing orders when REDUCE_ONLY."""
     name = "trading_state"
     before, after = ctx.position_qty, position_after(ctx)
-    if ctx.trading_state == "HALTED":
+    if ctx.trading_state == HALTED:
         return _failed(name, None, None, "account is HALTED: new orders are rejected")
-    if ctx.trading_state == "ACTIVE" or is_risk_reducing(ctx):
+    if ctx.trading_state == ACTIVE or is_risk_reducing(ctx):
         return _pass(name, "the account accepts this order")
     return _failed(
         name,

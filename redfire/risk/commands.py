@@ -27,9 +27,9 @@ from redfire.risk.validation import (
     non_empty_text,
     require_known_fields,
 )
+from redfire.risk.vocabulary import ALL_ACCOUNTS
 
 REFUSAL_REASON: Final = "invalid_command"
-ALL_ACCOUNTS: Final = "*"
 NEEDS_ONE_ACCOUNT = frozenset({"SET_CASH", "RUN_STRESS"})
 TRADING_STATE_COMMANDS = frozenset({"HALT", "RESUME", "REDUCE_ONLY"})
 

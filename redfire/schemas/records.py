@@ -5,14 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
-Side: TypeAlias = Literal["BUY", "SELL"]
-OrderType: TypeAlias = Literal["LIMIT", "MARKET", "IOC", "FOK"]
-OrderAction: TypeAlias = Literal["NEW", "CANCEL", "REPLACE"]
-TimeInForce: TypeAlias = Literal["DAY", "GTC"]
-DecisionValue: TypeAlias = Literal["APPROVED", "REJECTED"]
-Severity: TypeAlias = Literal["INFO", "WARNING", "CRITICAL"]
-AlertState: TypeAlias = Literal["FIRING", "RESOLVED"]
-TradingState: TypeAlias = Literal["ACTIVE", "REDUCE_ONLY", "HALTED"]
+from redfire.risk.vocabulary import (
+    AlertState,
+    DecisionValue,
+    OrderAction,
+    OrderType,
+    Severity,
+    Side,
+    TimeInForce,
+    TradingState,
+)
+
+__all__ = [
+    "AlertState",
+    "DecisionValue",
+    "OrderAction",
+    "OrderType",
+    "Severity",
+    "Side",
+    "TimeInForce",
+    "TradingState",
+]
+
 CommandType: TypeAlias = Literal[
     "SET_CASH",
     "SET_LIMITS",

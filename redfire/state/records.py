@@ -20,7 +20,7 @@ from typing import Any
 from redfire.risk.lifecycle import LIVE_STATUSES, OrderLifecycle
 from redfire.risk.positions import MONEY_CONTEXT, ZERO, Position, to_decimal
 from redfire.risk.settlement import DayPosition
-from redfire.risk.vocabulary import STATE_RANK, TradingState
+from redfire.risk.vocabulary import ACTIVE, STATE_RANK, TradingState
 
 FILL_OFFSET = "fill_offset"
 NO_OFFSET = -1
@@ -37,7 +37,7 @@ class AccountRecord:
     """
 
     cash: Decimal
-    trading_state: TradingState = "ACTIVE"
+    trading_state: TradingState = ACTIVE
     equity_high: float | None = None
     day_start_equity: float | None = None
     day: int | None = None
@@ -77,7 +77,7 @@ class AccountRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AccountRecord:
-        state = data.get("trading_state", "ACTIVE")
+        state = data.get("trading_state", ACTIVE)
         if state not in STATE_RANK:
             raise ValueError(f"unknown trading state {state!r}")
         return cls(
