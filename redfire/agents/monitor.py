@@ -29,7 +29,7 @@ from redfire import metrics
 from redfire.agents.alerts import publish_alert
 from redfire.agents.context import AgentContext
 from redfire.agents.emergency import EmergencyStop, StopCause
-from redfire.agents.snapshots import SnapshotBuilder, rule_metrics
+from redfire.agents.snapshots import SnapshotBuilder, cash_value, rule_metrics
 from redfire.agents.stress import stress_account
 from redfire.risk.lifecycle import OrderStatus
 from redfire.risk.rules import FLATTEN, MonitoringRule, RuleState, alert_message, evaluate
@@ -293,7 +293,7 @@ class Monitor:
         """Return the account's live-order counts and buying power (for the firm stage)."""
         live = [r.order for r in account.live.values() if r.order is not None]
         partial = sum(1 for o in live if o.status == OrderStatus.PARTIALLY_FILLED)
-        cash, reserved = float(account.cash), float(account.reserved)
+        cash, reserved = cash_value(self.state, account).total, float(account.reserved)
         leverage = self.state.config.limits_for(account.name).max_leverage
         return {
             "active_orders": len(live),

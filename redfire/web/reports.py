@@ -30,6 +30,7 @@ from redfire.agents.firm import MARKS, FirmDesk, firm_snapshot
 from redfire.agents.snapshots import (
     COMPONENT_CONFIDENCE,
     Holding,
+    cash_value,
     holdings,
     rule_metrics,
     snapshot_metrics,
@@ -61,6 +62,8 @@ class Valued:
     gross: float
     net: float
     book: Book
+    # Cash in every currency, in the base currency (what the pre-trade checks count).
+    cash: float = 0.0
 
     @property
     def open(self) -> list[Holding]:
@@ -120,7 +123,8 @@ class RiskReader:
         net = sum(h.market_value for h in held)
         gross = sum(abs(h.market_value) for h in held)
         book = self.state.books.book(account, now)
-        return Valued(held, float(account.cash) + net, gross, net, book)
+        cash = cash_value(self.state, account).total
+        return Valued(held, cash + net, gross, net, book, cash)
 
     def usage(self, account: AccountAggregate, valued: Valued, now: int) -> Usage:
         """Return the account's figures as the pre-trade checks see them now."""
@@ -132,7 +136,7 @@ class RiskReader:
             gross_exposure=valued.gross,
             net_exposure=valued.net,
             equity=valued.equity,
-            cash=float(account.cash),
+            cash=valued.cash,
             reserved=float(account.reserved),
             daily_pnl=None if day_start is None else valued.equity - day_start,
             drawdown=valuation.drawdown(valued.equity, record.equity_high) or 0.0,

@@ -13,6 +13,7 @@ import pytest
 from redfire.web.views import risk_body
 from tests.support.engine import Engine, build_engine
 from tests.support.fx_model import CNY_ACCOUNT, independent
+from tests.support.trading import reader, risk
 
 T0 = 1_700_000_000_000
 DAY = 86_400_000
@@ -122,3 +123,21 @@ def test_foreign_order_var_after_equals_the_book_after_its_fill(
     assert decision["decision"] == "APPROVED", decision["reasons"]
     assert decision["var_before"] == pytest.approx(before["var_99"], rel=1e-9)
     assert decision["var_after"] == pytest.approx(after["var_99"], rel=1e-9)
+
+
+def test_complete_risk_route_counts_cash_in_every_currency(
+    account: tuple[Engine, History],
+) -> None:
+    engine, history = account
+    expected = independent(BOOK, history)
+
+    body = risk(engine, "CN1")
+    report = reader(engine).account_report(engine.state.account("CN1"), engine.now_ms)
+
+    assert body["equity"] == pytest.approx(expected["equity"], rel=1e-12)
+    assert body["cash"] == pytest.approx(expected["cash"], rel=1e-12)
+    assert body["var_99"] == pytest.approx(expected["var_99"], rel=1e-9)
+    limits = {row["name"]: row for row in body["limits"]}
+    leverage = engine.state.config.limits_for("CN1").max_leverage
+    assert limits["buying_power"]["limit"] == pytest.approx(expected["cash"] * leverage)
+    assert report["risk"]["var_99"] == pytest.approx(expected["var_99"], rel=1e-9)
