@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings
 
 from tests.support.worker import RedFireWorker
 
@@ -16,6 +18,12 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.plugins.kafka_broker"]
 
 WorkerFactory = Callable[..., RedFireWorker]
+
+# Property tests draw the same examples on every run: a CI run is reproducible, and a case
+# worth keeping becomes an explicit test (`HYPOTHESIS_PROFILE=explore` searches afresh).
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

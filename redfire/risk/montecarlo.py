@@ -76,8 +76,11 @@ def cholesky_with_jitter(cov: FloatArray) -> CholeskyFactor:
         # The zero matrix (no symbol ever moved) factors as L = 0.
         return CholeskyFactor(np.zeros((size, size)), 0.0)
     identity = torch.eye(size, dtype=matrix.dtype)
-    jitter = _FIRST_JITTER * abs(mean_variance)
-    while jitter <= _LAST_JITTER * abs(mean_variance):
+    # Variances so small that a relative jitter underflows to 0 would never grow: start
+    # from the smallest normal float instead.
+    tiny = float(np.finfo(np.float64).tiny)
+    jitter = max(_FIRST_JITTER * abs(mean_variance), tiny)
+    while jitter <= max(_LAST_JITTER * abs(mean_variance), tiny * 1e9):
         lower, info = torch.linalg.cholesky_ex(matrix + jitter * identity)
         if int(info) == 0:
             return CholeskyFactor(lower.numpy().copy(), jitter)

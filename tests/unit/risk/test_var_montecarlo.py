@@ -111,6 +111,14 @@ def test_positive_definite_covariance_needs_no_jitter() -> None:
     assert cholesky_with_jitter(cov).jitter == 0.0
 
 
+def test_a_singular_covariance_too_small_to_jitter_relatively_still_factors() -> None:
+    # Variances near the smallest floats: a relative jitter underflows to 0 (it once looped).
+    cov = np.full((2, 2), 1e-320)
+    factor = cholesky_with_jitter(cov)
+    assert 0.0 < factor.jitter < 1e-290
+    assert np.all(np.isfinite(factor.lower))
+
+
 def test_zero_covariance_gives_zero_scenarios() -> None:
     result = montecarlo_var(np.zeros((3, 3)), np.ones(3), 0.99, scenarios=1_000)
     assert result.var == 0.0
