@@ -28,7 +28,7 @@ from redfire import metrics
 from redfire.agents.context import AgentContext
 from redfire.agents.emergency import EmergencyStop, StopCause
 from redfire.agents.intake import Envelope, Intake
-from redfire.agents.snapshots import cash_value, holdings
+from redfire.agents.snapshots import value_account
 from redfire.agents.stress import stress_account
 from redfire.risk import valuation
 from redfire.risk.commands import check_command
@@ -208,8 +208,7 @@ class CommandDesk:
 
     def equity(self, account: AccountAggregate) -> float:
         """Return the account's equity in its base currency (what its equity marks track)."""
-        held = holdings(self.state, account)
-        return cash_value(self.state, account).total + sum(h.market_value for h in held)
+        return value_account(self.state, account).equity
 
     def set_trading_state(self, applied: Applied, state: TradingState) -> None:
         """Set one account's trading state, or the firm's when the account is ``*``."""

@@ -142,6 +142,28 @@ def cash_value(state: WorkerState, account: AccountAggregate) -> CashValue:
     return CashValue(total, tuple(unvalued))
 
 
+@dataclass(frozen=True, slots=True)
+class AccountValue:
+    """An account valued now in its base currency: holdings, cash, exposures, equity."""
+
+    held: list[Holding]
+    cash: CashValue
+    net: float
+    gross: float
+
+    @property
+    def equity(self) -> float:
+        return self.cash.total + self.net
+
+
+def value_account(state: WorkerState, account: AccountAggregate) -> AccountValue:
+    """Return the account valued at the prices and rates of now (snapshots, routes, marks)."""
+    held = holdings(state, account)
+    net = sum(h.market_value for h in held)
+    gross = sum(abs(h.market_value) for h in held)
+    return AccountValue(held, cash_value(state, account), net, gross)
+
+
 def unvalued(held: list[Holding], cash: CashValue) -> tuple[str, ...]:
     """Return the holdings left out of the amounts (no price or no rate)."""
     return tuple(h.symbol for h in held if h.qty != 0 and not h.valued) + cash.unvalued
@@ -166,12 +188,9 @@ class SnapshotBuilder:
         self.components = components
 
     def build(self, account: AccountAggregate, now_ms: int) -> SnapshotOutcome:
-        held = holdings(self.state, account)
-        net = sum(h.market_value for h in held)
-        gross = sum(abs(h.market_value) for h in held)
-        cash_now = cash_value(self.state, account)
-        cash = cash_now.total
-        equity = cash + net
+        value = value_account(self.state, account)
+        held, net, gross, cash_now = value.held, value.net, value.gross, value.cash
+        cash, equity = cash_now.total, value.equity
         marks = self.mark_equity(account, equity, now_ms)
         marks_changed = marks != EquityMarks(*self.marks_of(account))
         record = account.record

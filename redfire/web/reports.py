@@ -30,10 +30,9 @@ from redfire.agents.firm import MARKS, FirmDesk, firm_snapshot
 from redfire.agents.snapshots import (
     COMPONENT_CONFIDENCE,
     Holding,
-    cash_value,
-    holdings,
     rule_metrics,
     snapshot_metrics,
+    value_account,
     var_figures,
 )
 from redfire.risk import valuation
@@ -119,12 +118,9 @@ class RiskReader:
     # ---------------------------------------------------------------- accounts
 
     def value(self, account: AccountAggregate, now: int) -> Valued:
-        held = holdings(self.state, account)
-        net = sum(h.market_value for h in held)
-        gross = sum(abs(h.market_value) for h in held)
+        value = value_account(self.state, account)
         book = self.state.books.book(account, now)
-        cash = cash_value(self.state, account).total
-        return Valued(held, cash + net, gross, net, book, cash)
+        return Valued(value.held, value.equity, value.gross, value.net, book, value.cash.total)
 
     def usage(self, account: AccountAggregate, valued: Valued, now: int) -> Usage:
         """Return the account's figures as the pre-trade checks see them now."""
