@@ -65,10 +65,14 @@ from common import (
 )
 from confluent_kafka import Consumer, TopicPartition
 
+from redfire.streams.partitioning import partition_for
+
 TARGET, STRETCH = 0.8, 1.0
 BENCH_DIR = Path(__file__).resolve().parent
 INPUTS = ("ticks", "orders", "fills")
 SYMBOL_COUNT = 200
+PARTITIONS = 4
+TICK_BATCH = 100  # ticks per batch record in the stretch measurement
 
 
 class PipelineFeed:
@@ -113,10 +117,10 @@ class PipelineFeed:
                 encode({"symbol": symbol, "ts": ts, "price": self.prices[symbol]}),
             )
 
-    def tick(self, ts: int) -> Record:
+    def tick_value(self, ts: int) -> JsonRecord:
         symbol = self.rng.choice(self.symbols)
         price = self.prices[symbol] = round(self.prices[symbol] * (1 + self.rng.gauss(0, 4e-4)), 2)
-        value = {
+        return {
             "symbol": symbol,
             "ts": ts,
             "price": price,
@@ -124,7 +128,28 @@ class PipelineFeed:
             "ask": round(price + 0.01, 2),
             "volume": self.rng.randint(1, 50) * 100,
         }
-        return "ticks", symbol.encode(), encode(value)
+
+    def tick(self, ts: int) -> Record:
+        value = self.tick_value(ts)
+        return "ticks", str(value["symbol"]).encode(), encode(value)
+
+    def tick_batches(self, count: int, start_ts: int, size: int) -> Iterator[Record]:
+        """Yield ``count`` ticks as batch records of ``size``, each for one partition.
+
+        A feed handler batches what it sends to one partition: each record holds ticks of
+        symbols the same partition owns, keyed by the first, so none is forwarded.
+        """
+        pending: dict[int, list[JsonRecord]] = {}
+        for i in range(count):
+            value = self.tick_value(start_ts + i // 4)
+            batch = pending.setdefault(partition_for(str(value["symbol"]), PARTITIONS), [])
+            batch.append(value)
+            if len(batch) == size:
+                yield "ticks", str(batch[0]["symbol"]).encode(), json.dumps(batch).encode()
+                batch.clear()
+        for batch in pending.values():
+            if batch:
+                yield "ticks", str(batch[0]["symbol"]).encode(), json.dumps(batch).encode()
 
     def order(self, ts: int) -> Record:
         account = self.rng.choice(ACCOUNTS)
@@ -282,13 +307,21 @@ def apply_opening(bootstrap: str, worker: BenchWorker, watcher: CommittedWatcher
         watcher.wait_for(end_offsets(bootstrap, INPUTS), timeout=600, worker=worker)
 
 
-def drain(bootstrap: str, worker: BenchWorker, watcher: CommittedWatcher) -> Run:
-    """Restart RedFire on its datadir with the backlog waiting; time it until all is committed."""
+def drain(
+    bootstrap: str,
+    worker: BenchWorker,
+    watcher: CommittedWatcher,
+    agents: tuple[str, ...] = ("market", "orders", "fills"),
+    events: int | None = None,
+) -> Run:
+    """Restart RedFire on its datadir with the backlog waiting; time it until all is committed.
+
+    ``events`` counts what the backlog holds when a record is not one event (tick batches).
+    """
     app_id = worker.app_id
     before = changelog_records(bootstrap, app_id)
     start = watcher.committed()
     targets = end_offsets(bootstrap, INPUTS)
-    agents = ("market", "orders", "fills")
     with running(worker):
         worker.launch()
         worker.wait_healthy()
@@ -301,14 +334,37 @@ def drain(bootstrap: str, worker: BenchWorker, watcher: CommittedWatcher) -> Run
         cpu = worker.cpu_seconds() - cpu_at_ready
         rss = (worker.rss_bytes() or 0) / 2**20
     written = changelog_records(bootstrap, app_id) - before
-    events = sum(targets.values()) - sum(start.values())
+    if events is None:
+        events = sum(targets.values()) - sum(start.values())
     return Run("redfire", last - first, cpu, events, written, rss)
 
 
-def one_pass(events: int, number: int) -> tuple[Run, Run, Counter[str]]:
+def tick_phase(
+    bootstrap: str,
+    worker: BenchWorker,
+    watcher: CommittedWatcher,
+    feed: PipelineFeed,
+    ticks: int,
+    batch: int,
+) -> Run:
+    """Time RedFire on a backlog of ``ticks`` ticks, one per record or ``batch`` per record."""
+    start_ts = now_ms()
+    if batch == 1:
+        records: Iterator[Record] = (feed.tick(start_ts + i // 4) for i in range(ticks))
+    else:
+        records = feed.tick_batches(ticks, start_ts, batch)
+    produce_all(bootstrap, records)
+    run = drain(bootstrap, worker, watcher, agents=("market",), events=ticks)
+    run.engine = f"ticks x{batch}"
+    return run
+
+
+def one_pass(
+    events: int, number: int, tick_batch_ticks: int
+) -> tuple[Run, Run, Counter[str], list[Run]]:
     with kafka_broker(f"pipeline-{number}") as broker:
         bootstrap = broker.bootstrap
-        create_topics(bootstrap, 4)
+        create_topics(bootstrap, PARTITIONS)
         feed = PipelineFeed(tag=f"p{number}")
         start_ts = now_ms() - events // 4 - 10_000
         produce_all(bootstrap, feed.opening(start_ts))
@@ -328,33 +384,50 @@ def one_pass(events: int, number: int) -> tuple[Run, Run, Counter[str]]:
         floor = run_floor(bootstrap, broker.workdir, opening, targets, events, f"{number}")
         log(f"pass {number}: floor {floor.rate:,.0f} events/s, {floor.cpu_us:.0f} µs CPU/event")
         redfire = drain(bootstrap, worker, watcher)
+        batches = []
+        if tick_batch_ticks:
+            for size in (1, TICK_BATCH):
+                batches.append(tick_phase(bootstrap, worker, watcher, feed, tick_batch_ticks, size))
+                log(f"pass {number}: ticks x{size}: {batches[-1].rate:,.0f} ticks/s")
         watcher.close()
         outcome = Counter(str(d.get("decision")) for d in read_json(bootstrap, "order_decisions"))
         log(
             f"pass {number}: RedFire {redfire.rate:,.0f} events/s, {redfire.cpu_us:.0f} µs "
             f"CPU/event, ratio {redfire.rate / floor.rate:.2f}"
         )
-        return floor, redfire, outcome
+        return floor, redfire, outcome, batches
 
 
 def main() -> None:
     parser = bench_arguments(__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument(
+        "--tick-batch-ticks",
+        type=int,
+        default=100_000,
+        help="after each pass, this many ticks one per record, then in batches of 100 (0: skip)",
+    )
     args = parser.parse_args()
     report = Report(
         "pipeline",
         f".venv/bin/python bench/bench_pipeline.py --events {args.events} --passes {args.passes}",
     )
-    passes = [one_pass(args.events, n + 1) for n in range(args.passes)]
-    ratios = [r.rate / f.rate for f, r, _ in passes]
+    passes = [one_pass(args.events, n + 1, args.tick_batch_ticks) for n in range(args.passes)]
+    ratios = [r.rate / f.rate for f, r, _, _ in passes]
     median = statistics.median(ratios)
-    floor_rates = [f.rate for f, _, _ in passes]
-    red_rates = [r.rate for _, r, _ in passes]
+    floor_rates = [f.rate for f, _, _, _ in passes]
+    red_rates = [r.rate for _, r, _, _ in passes]
     report.figures = {
         "ratios": ratios,
         "passes": [
-            {"floor": vars(f), "redfire": vars(r), "decisions": dict(o)} for f, r, o in passes
+            {
+                "floor": vars(f),
+                "redfire": vars(r),
+                "decisions": dict(o),
+                "tick_batches": [vars(b) for b in batches],
+            }
+            for f, r, o, batches in passes
         ],
     }
     report.row(
@@ -375,7 +448,7 @@ def main() -> None:
         "| RSS MiB | ratio |"
     )
     report.line("|---|---|---:|---:|---:|---:|---:|---:|")
-    for number, (floor, redfire, _outcome) in enumerate(passes, 1):
+    for number, (floor, redfire, _outcome, _batches) in enumerate(passes, 1):
         for run in (floor, redfire):
             ratio = run.rate / floor.rate
             report.line(
@@ -394,7 +467,37 @@ def main() -> None:
         f"- decisions in the last pass: {', '.join(f'{k} {v:,}' for k, v in sorted(last.items()))}"
     )
     report.line()
+    if args.tick_batch_ticks:
+        tick_batch_lines(report, passes, args.tick_batch_ticks)
     report.emit(args.json_out)
+
+
+def tick_batch_lines(
+    report: Report, passes: list[tuple[Run, Run, Counter[str], list[Run]]], ticks: int
+) -> None:
+    """Report ticks/s with batch records of 100 next to one tick per record (the stretch)."""
+    report.line(f"### Tick batches ({ticks:,} ticks after each pass, same worker and broker)")
+    report.line()
+    report.line("| pass | records | seconds | ticks/s | CPU µs/tick | changelog records/tick |")
+    report.line("|---|---|---:|---:|---:|---:|")
+    gains = []
+    for number, (_floor, _redfire, _outcome, batches) in enumerate(passes, 1):
+        for run in batches:
+            report.line(
+                f"| {number} | {run.engine.replace('ticks x', 'ticks per record: ')} "
+                f"| {run.seconds:.2f} | {run.rate:,.0f} | {run.cpu_us:.0f} "
+                f"| {run.changelog_records / run.events:.3f} |"
+            )
+        if len(batches) == 2:
+            gains.append(batches[1].rate / batches[0].rate)
+    report.line()
+    if gains:
+        report.line(
+            f"- batch records of {TICK_BATCH} / single-tick records: **"
+            f"{statistics.median(gains):.1f}×** ticks/s (median; passes "
+            f"{', '.join(f'{g:.1f}' for g in gains)})"
+        )
+        report.line()
 
 
 if __name__ == "__main__":
