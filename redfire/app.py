@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from typing import Any
@@ -11,7 +10,7 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from redfire.settings import Settings, get_settings
-from redfire.streams.admin import ensure_topics
+from redfire.streams.durability import faust_durability_options, prepare_cluster
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -41,7 +40,7 @@ class RedFireApp(faust.App):
         """Create missing topics; refuse to start on a partition mismatch."""
         await super().on_first_start()
         if not self.client_only:
-            await asyncio.get_running_loop().run_in_executor(None, ensure_topics, settings)
+            await prepare_cluster(self, settings)
 
 
 def quiet_hot_loggers() -> None:
@@ -65,7 +64,6 @@ def create_app(settings: Settings) -> faust.App:
         datadir=str(settings.datadir),
         processing_guarantee=settings.processing_guarantee,
         topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
         web_port=settings.web_port,
         web_bind=settings.web_host,
         web_enabled=settings.web_enabled,
@@ -74,15 +72,12 @@ def create_app(settings: Settings) -> faust.App:
         producer_linger_ms=settings.producer_linger_ms,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,
-        broker_request_timeout=settings.kafka_request_timeout_s,
-        producer_request_timeout=settings.kafka_request_timeout_s,
-        producer_metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
-        consumer_metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         broker_commit_interval=1.0,
         stream_wait_empty=False,
+        **faust_durability_options(settings),
     )
     setup_prometheus_sensors(app, name_prefix="faust")
     return app

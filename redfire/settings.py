@@ -6,7 +6,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,7 +34,12 @@ class Settings(BaseSettings):
     app_id: str = "redfire"
     topic_prefix: str = ""
     partitions: int = Field(default=4, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
+    # Durability (redfire/streams/durability.py): -1 takes the broker's
+    # default.replication.factor, as Kafka Streams' replication.factor=-1 does;
+    # min.insync.replicas -1 means 2 when replication >= 3, else 1.
+    replication_factor: int = Field(default=-1, ge=-1)
+    min_insync_replicas: int = Field(default=-1, ge=-1)
+    standby_replicas: int = Field(default=1, ge=0)
     store: str = "rocksdb://"
     datadir: Path = Path("var/redfire")
     # faust's RocksDB defaults (64 MB x 3 memtables and a 2 GB block cache per table
@@ -51,6 +56,10 @@ class Settings(BaseSettings):
     producer_linger_ms: int = Field(default=1, ge=0)
     kafka_request_timeout_s: float = Field(default=30.0, gt=0)
     kafka_metadata_max_age_ms: int = Field(default=30_000, ge=1000)
+    # The unit of work waits this long for a batch's sends before the worker exits
+    # non-zero; start-up metadata and admin requests give up after the admin timeout.
+    kafka_delivery_timeout_s: float = Field(default=60.0, gt=0)
+    kafka_admin_timeout_s: float = Field(default=15.0, gt=0)
     web_port: int = 6066
     web_host: str = "127.0.0.1"
     web_enabled: bool = True
@@ -85,6 +94,23 @@ class Settings(BaseSettings):
         if value not in ("at_least_once", "exactly_once"):
             raise ValueError("processing_guarantee must be at_least_once or exactly_once")
         return value
+
+    @field_validator("replication_factor", "min_insync_replicas")
+    @classmethod
+    def _replicas(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (the cluster's default) or at least 1")
+        return value
+
+    @model_validator(mode="after")
+    def _delivery_outlasts_requests(self) -> Settings:
+        if self.kafka_delivery_timeout_s < self.kafka_request_timeout_s:
+            raise ValueError(
+                f"kafka_delivery_timeout_s ({self.kafka_delivery_timeout_s:g}) must be at least "
+                f"kafka_request_timeout_s ({self.kafka_request_timeout_s:g}): a send is retried "
+                "for the request timeout before it is reported failed"
+            )
+        return self
 
     @field_validator("store")
     @classmethod

@@ -19,7 +19,7 @@ from rich.console import Console
 from redfire.embedded import EmbeddedBroker, free_port, start_tansu
 from redfire.risk.markets import market_of, tick_size
 from redfire.settings import Settings
-from redfire.streams.admin import ensure_topics
+from redfire.streams.admin import client_config, ensure_topics
 from redfire.worker_process import start_worker, stop_worker
 
 SYMBOLS = {"AAPL": 190.0, "MSFT": 410.0, "600519.SH": 1700.0, "0700.HK": 300.0}
@@ -128,10 +128,10 @@ def produce(producer: Producer, topic: str, value: dict[str, Any] | bytes) -> No
     producer.produce(topic, key=key_of(topic, value), value=raw)
 
 
-def decision_consumer(bootstrap: str) -> Consumer:
+def decision_consumer(settings: Settings) -> Consumer:
     """Return a group-less consumer on order_decisions (no rebalance wait)."""
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "redfire-demo", "enable.auto.commit": False}
+        {**client_config(settings), "group.id": "redfire-demo", "enable.auto.commit": False}
     )
     consumer.assign([TopicPartition("order_decisions", 0, 0)])
     return consumer
@@ -161,7 +161,9 @@ def run_demo(seconds: float, broker_url: str | None, console: Console) -> int:
         broker = start_tansu(port=free_port(), log_file=workdir / "tansu.log")
         broker_url = broker.url
         console.print(f"[bold]embedded Tansu broker[/] on {broker.bootstrap}")
-    bootstrap = broker_url.split("://", 1)[-1]
+    # The security settings (REDFIRE_KAFKA_*) come from the environment, for the feed
+    # here and for the worker, which inherits it.
+    settings = Settings(broker=broker_url, partitions=1)
     env = {
         "REDFIRE_BROKER": broker_url,
         "REDFIRE_APP_ID": f"redfire-demo-{int(time.time())}",
@@ -172,11 +174,11 @@ def run_demo(seconds: float, broker_url: str | None, console: Console) -> int:
         "REDFIRE_SESSION_TIMEOUT_S": "10",
     }
     # Create the topics first, so the feed cannot auto-create them with other counts.
-    ensure_topics(Settings(broker=broker_url, partitions=1))
+    ensure_topics(settings)
     worker = start_worker(env, workdir / "worker.log")
     console.print(f"worker pid {worker.pid}, logs in {workdir}")
     try:
-        printed = stream_demo(seconds, bootstrap, console, worker)
+        printed = stream_demo(seconds, settings, console, worker)
         if worker.poll() is not None:
             console.print(f"[red]worker exited[/]; see {workdir / 'worker.log'}")
         return printed
@@ -188,10 +190,10 @@ def run_demo(seconds: float, broker_url: str | None, console: Console) -> int:
 
 
 def stream_demo(
-    seconds: float, bootstrap: str, console: Console, worker: subprocess.Popen[bytes]
+    seconds: float, settings: Settings, console: Console, worker: subprocess.Popen[bytes]
 ) -> int:
     """Feed ticks and orders and print decisions until time runs out or Ctrl-C."""
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+    producer = Producer({**client_config(settings), "partitioner": "murmur2_random"})
     feed = Feed()
     deadline = time.monotonic() + seconds
     consumer: Consumer | None = None
@@ -206,7 +208,7 @@ def stream_demo(
                 produce(producer, topic, value)
             produce(producer, *feed.order(ts))
             producer.flush(5)
-            consumer = consumer or decision_consumer(bootstrap)
+            consumer = consumer or decision_consumer(settings)
             for decision in drain(consumer, console, wait=0.5):
                 printed += 1
                 fill = feed.fill_for(decision, int(time.time() * 1000))

@@ -64,22 +64,31 @@ class RedFireWorker:
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
+    def settings(self) -> Settings:
+        """Return the settings this worker runs with (its environment, not the test's)."""
+        chosen = {
+            name.removeprefix("REDFIRE_").lower(): value
+            for name, value in self.env().items()
+            if name.startswith("REDFIRE_")
+        }
+        return Settings(_env_file=None, **chosen)  # type: ignore[call-arg]
+
     def create_topics(self) -> None:
         """Create the topics up front, as an operator would, so producers can't race."""
-        ensure_topics(
-            Settings(
-                broker=f"kafka://{self.bootstrap}",
-                topic_prefix=self.topic_prefix,
-                partitions=self.partitions,
-            )
-        )
+        ensure_topics(self.settings())
 
     def start(self, timeout: float = 120.0) -> float:
         """Start the worker and return once /health says ok; return seconds taken."""
+        started = time.monotonic()
+        self.spawn()
+        self.wait_healthy(timeout)
+        return time.monotonic() - started
+
+    def spawn(self) -> None:
+        """Start the worker process without waiting for it (it may exit: see exit_code)."""
         self.starts += 1
         self.datadir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.datadir.parent / f"{self.app_id}-worker-{self.starts}.log"
-        started = time.monotonic()
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "faust", "-A", "redfire", "worker", "-l", "info"],
@@ -89,8 +98,24 @@ class RedFireWorker:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.wait_healthy(timeout)
-        return time.monotonic() - started
+
+    @property
+    def exit_code(self) -> int | None:
+        """Return the exit status of the last process, or None while it runs (or never ran)."""
+        return None if self.process is None else self.process.poll()
+
+    def rss_bytes(self) -> int | None:
+        """Return the worker's resident memory (VmRSS), or None when it is not running."""
+        if not self.is_alive() or self.process is None:
+            return None
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return None
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
