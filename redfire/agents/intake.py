@@ -22,6 +22,9 @@ from redfire.streams.partitioning import partition_for
 
 T = TypeVar("T")
 LIMITS = codec.Limits(settings.max_record_bytes, settings.max_abs_qty, settings.max_price)
+# A dead letter must fit in one Kafka record (1 MiB by default) whatever it carries: the
+# base64 of a 1 MB input would not, and the failed send would crash the agent in a loop.
+DEAD_LETTER_PAYLOAD_BYTES = 64 * 1024
 
 
 def now_ms() -> int:
@@ -51,12 +54,17 @@ async def dead_letter(event: EventT[Any], reason: str, error: str) -> None:
     """Publish the original bytes of ``event`` to dead_letters with the reason."""
     message = event.message
     topic_name = message.topic
+    payload = message.value if isinstance(message.value, bytes) else b""
+    if len(payload) > DEAD_LETTER_PAYLOAD_BYTES:
+        kept = DEAD_LETTER_PAYLOAD_BYTES
+        error = f"{error} (payload cut to its first {kept} of {len(payload)} bytes)"
+        payload = payload[:DEAD_LETTER_PAYLOAD_BYTES]
     letter = DeadLetter(
         topic=topic_name,
         partition=message.partition,
         offset=message.offset,
         error=error,
-        payload=message.value if isinstance(message.value, bytes) else b"",
+        payload=payload,
         ts=now_ms(),
         key=key_text(event),
         reason=reason,
