@@ -68,6 +68,8 @@ def test_scaling_1_2_3_2_workers_under_load_keeps_every_account_exact(
     finally:
         stream.stop()
     try:
+        for worker in workers[:2]:
+            assert worker.is_alive(), f"worker {worker.web_port} exited:\n{worker.log_tail(60)}"
         watch.wait_all(stream.order_ids(), timeout=90)
         problems = one_answer_each(watch, stream.order_ids())
         assert not problems, f"{len(problems)} orders without exactly one answer: {problems[:5]}"
