@@ -1,6 +1,6 @@
 """Takeover after a SIGKILLed worker, with and without standby replicas.
 
-Run: .venv/bin/python bench/bench_takeover.py [--fills 20000] [--json-out PATH]
+Run: .venv/bin/python bench/bench_takeover.py [--fills 60000] [--json-out PATH]
 
 Two workers share four partitions. They build state from ``--fills`` fills (positions,
 accounts and seen-fill records in the changelogs), then one is SIGKILLed. A probe order
@@ -158,7 +158,7 @@ def takeover(bootstrap: str, workdir: Path, standby: int, count: int) -> dict[st
 
 def main() -> None:
     parser = bench_arguments(__doc__ or "")
-    parser.add_argument("--fills", type=int, default=20_000)
+    parser.add_argument("--fills", type=int, default=60_000)
     args = parser.parse_args()
     report = Report("takeover", f"bench/bench_takeover.py --fills {args.fills}")
     results = []
