@@ -15,7 +15,7 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 from redfire.settings import Settings
-from redfire.streams.admin import ClusterSetupError, TopicPlan, ensure_topics
+from redfire.streams.admin import ClusterSetupError, TopicPlan, ensure_topics, redfire_topic_plans
 from tests.plugins.kafka_broker import KafkaNamespace
 from tests.support.cluster import admin_client, durability_of, topics_of
 from tests.support.eventually import eventually
@@ -41,12 +41,20 @@ def test_the_cluster_default_gives_three_copies_two_in_sync(
     changelog = TopicPlan(
         f"{kafka_namespace.app_id}-positions-changelog", 2, {"cleanup.policy": "compact"}
     )
-    durability = ensure_topics(settings_for(kafka_cluster, kafka_namespace), [changelog])
+    chosen = settings_for(kafka_cluster, kafka_namespace)
+    durability = ensure_topics(chosen, [changelog])
     assert (durability.replication_factor, durability.min_insync_replicas) == (3, 2)
-    names = topics_of(kafka_cluster, [kafka_namespace.topic_prefix, kafka_namespace.app_id])
-    found = durability_of(kafka_cluster, names)
-    assert changelog.name in found and len(found) == 12
-    assert {(d.replicas, d.min_insync) for d in found.values()} == {(3, 2)}
+    expected = len(redfire_topic_plans(chosen)) + 1
+
+    def all_durable() -> bool:
+        # Metadata reaches every broker a moment after the creation: read until it has.
+        names = topics_of(kafka_cluster, [kafka_namespace.topic_prefix, kafka_namespace.app_id])
+        found = durability_of(kafka_cluster, names)
+        assert changelog.name in found and len(found) == expected, sorted(found)
+        assert {(d.replicas, d.min_insync) for d in found.values()} == {(3, 2)}, found
+        return True
+
+    eventually(all_durable, timeout=30, interval=0.5)
 
 
 def test_the_single_broker_default_gives_one_copy(
