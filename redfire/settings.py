@@ -6,7 +6,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,9 +56,7 @@ class Settings(BaseSettings):
     producer_linger_ms: int = Field(default=1, ge=0)
     kafka_request_timeout_s: float = Field(default=30.0, gt=0)
     kafka_metadata_max_age_ms: int = Field(default=30_000, ge=1000)
-    # The unit of work waits this long for a batch's sends before the worker exits
-    # non-zero; start-up metadata and admin requests give up after the admin timeout.
-    kafka_delivery_timeout_s: float = Field(default=60.0, gt=0)
+    # Start-up metadata and admin requests (topic creation and checks) give up after this.
     kafka_admin_timeout_s: float = Field(default=15.0, gt=0)
     web_port: int = 6066
     web_host: str = "127.0.0.1"
@@ -101,16 +99,6 @@ class Settings(BaseSettings):
         if value == 0:
             raise ValueError("must be -1 (the cluster's default) or at least 1")
         return value
-
-    @model_validator(mode="after")
-    def _delivery_outlasts_requests(self) -> Settings:
-        if self.kafka_delivery_timeout_s < self.kafka_request_timeout_s:
-            raise ValueError(
-                f"kafka_delivery_timeout_s ({self.kafka_delivery_timeout_s:g}) must be at least "
-                f"kafka_request_timeout_s ({self.kafka_request_timeout_s:g}): a send is retried "
-                "for the request timeout before it is reported failed"
-            )
-        return self
 
     @field_validator("store")
     @classmethod

@@ -72,7 +72,7 @@ def placed_worker(
             "REDFIRE_DEFAULT_CASH": str(CASH),
             "REDFIRE_REPLICATION_FACTOR": "1",
             "REDFIRE_KAFKA_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
-            "REDFIRE_KAFKA_DELIVERY_TIMEOUT_S": str(REQUEST_TIMEOUT_S + 5),
+            "REDFIRE_DELIVERY_TIMEOUT_S": str(REQUEST_TIMEOUT_S + 5),
         },
     )
     ids = [node.node_id for node in kafka_cluster_nodes]

@@ -27,11 +27,6 @@ def test_zero_replicas_is_refused_naming_the_setting(name: str) -> None:
         settings(**{name: 0})
 
 
-def test_a_delivery_deadline_shorter_than_the_request_timeout_is_refused() -> None:
-    with pytest.raises(ValidationError, match="kafka_delivery_timeout_s"):
-        settings(kafka_request_timeout_s=30, kafka_delivery_timeout_s=10)
-
-
 def test_faust_options_ask_for_acks_all_bounded_waits_and_the_standbys() -> None:
     options = faust_durability_options(
         settings(replication_factor=3, standby_replicas=2, kafka_request_timeout_s=12)
