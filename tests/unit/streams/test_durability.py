@@ -29,13 +29,13 @@ def test_zero_replicas_is_refused_naming_the_setting(name: str) -> None:
 
 def test_faust_options_ask_for_acks_all_bounded_waits_and_the_standbys() -> None:
     options = faust_durability_options(
-        settings(replication_factor=3, standby_replicas=2, kafka_request_timeout_s=12)
+        settings(replication_factor=3, standby_replicas=2, kafka_request_timeout_s=45)
     )
     assert options["producer_acks"] == -1
     assert options["topic_replication_factor"] == 3
     assert options["table_standby_replicas"] == 2
-    assert options["producer_request_timeout"] == 12
-    assert options["broker_request_timeout"] == 12
+    assert options["producer_request_timeout"] == 45
+    assert options["broker_request_timeout"] == 45
 
 
 def test_faust_accepts_the_options_and_a_cluster_default_placeholder() -> None:
