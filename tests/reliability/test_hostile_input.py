@@ -2,7 +2,7 @@
 
 Random bytes, truncated and wrong-magic Avro, wrong types, missing fields, NaN and
 infinity, negative and absurd sizes, unknown enums, strings over 1 MB, JSON nested
-200,000 deep, bad commands, keys that disagree with a bad body: every one becomes
+150,000 to 200,000 deep, bad commands, keys that disagree with a bad body: every one becomes
 exactly one dead letter naming its topic, partition and offset, with a reason and an
 error. Valid records are interleaved with them (some keyed wrongly: DESIGN §3 has those
 re-keyed and processed) and every one is processed: orders decided, fills in the
@@ -43,7 +43,8 @@ VALID_EVERY = 20
 CASH = 1_000_000_000
 RSS_GROWTH_LIMIT = 300 * 2**20  # a backlog of 1 MB records must not pile up in memory
 HUGE = 1_000_500  # characters: over REDFIRE_MAX_RECORD_BYTES, under the broker's 1 MiB
-DEEP = 200_000
+DEEP = 200_000  # nesting levels of a list: 400 kB
+DEEP_OBJECTS = 150_000  # of an object: 900 kB, under the broker's 1 MiB
 ACCOUNTS = ("HOS1", "HOS2", "HOS3")
 SYMBOLS = {"AAPL": 190.0, "MSFT": 410.0}
 
@@ -95,6 +96,18 @@ SCHEMAS = {
 }
 KEYS = {"ticks": "AAPL", "orders": "HOS1", "fills": "HOS1", "risk_commands": "HOS1"}
 TOPICS = tuple(SCHEMAS)
+RARE = [
+    ("ticks", "deep list"),  # a tick batch's JSON array, nested instead of flat
+    ("orders", "huge"),
+    ("fills", "deep object"),
+    ("risk_commands", "huge"),
+    ("ticks", "huge"),
+    ("orders", "deep list"),
+    ("fills", "huge"),
+    ("risk_commands", "deep object"),
+    ("ticks", "deep object"),
+    ("orders", "deep object"),
+]
 UNKNOWN_ENUMS = {
     "ticks": ("symbol", ""),
     "orders": ("side", "HOLD"),
@@ -172,8 +185,8 @@ def hostile(rng: random.Random, n: int) -> tuple[str, str | None, bytes]:
         raw = with_field(kind, n, "ts", "not a time")
     elif family == 12:
         raw = b"[" * 50 + b"1" + b"]" * 50 if n % 2 else b'"just a string"'
-    else:
-        raw = dumps([base(kind, n)])
+    else:  # a list: a batch of ticks may be one (each tick then judged alone), so a bad one
+        raw = dumps([base(kind, n) | {"ts": "never"}])
     return kind, key, raw
 
 
@@ -191,13 +204,14 @@ def bad_command(n: int) -> bytes:
 
 
 def rare(n: int) -> tuple[str, str | None, bytes]:
-    """Return the few expensive hostile records: huge strings and deep nesting."""
-    kind = TOPICS[n % len(TOPICS)]
-    if n % 2:
+    """Return the few expensive hostile records (n = k·1000 + 999): huge or deeply nested."""
+    kind, form = RARE[(n // 1000) % len(RARE)]
+    if form == "huge":
         field_name = "symbol" if kind != "risk_commands" else "command_id"
         return kind, KEYS[kind], with_field(kind, n, field_name, "x" * HUGE)
-    opener, closer = ("[", "]") if n % 4 else ('{"a":', "}")
-    return kind, KEYS[kind], (opener * DEEP + "1" + closer * DEEP).encode()
+    if form == "deep list":
+        return kind, KEYS[kind], (b"[" * DEEP + b"1" + b"]" * DEEP)
+    return kind, KEYS[kind], (b'{"a":' * DEEP_OBJECTS + b"1" + b"}" * DEEP_OBJECTS)
 
 
 @dataclass
