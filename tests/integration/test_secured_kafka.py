@@ -140,7 +140,7 @@ def test_demo_worker_feed_replay_and_tail_work_over_sasl_ssl(
             os.killpg(demo.pid, signal.SIGINT)
         demo.wait(60)
     text = output.read_text()
-    assert "decisions printed" in text and "stopped" in text, text[-2000:]
+    assert "stopped" in text, text[-2000:]  # the demo stopped its worker cleanly
     # With the demo stopped, nothing new arrives: tail ends 3 s after the last record.
     shown = redfire_cli("tail", "order_decisions", "--from-beginning", "--timeout", "3", env=env)
     assert shown.returncode == 0, shown.stdout + shown.stderr
