@@ -3,7 +3,7 @@
 #   make setup   venv (.venv) with RedFire and its test/dev tools
 #   make demo    embedded Tansu broker + worker + seeded feed; prints decisions
 #                (SECONDS=60 by default; Ctrl-C stops it; nothing is left running)
-#   make test    setup + Kafka jars + promtool + chromium + the whole suite (unit + real Kafka)
+#   make test    setup + Kafka jars + promtool + Prometheus + chromium + kcat + the whole suite
 #   make unit    unit tests only (no broker)
 #   make lint    ruff + mypy --strict on redfire/
 #   make kafka   Apache Kafka (KRaft) from Maven Central jars on 127.0.0.1:9092
@@ -15,7 +15,7 @@ PY      := $(VENV)/bin/python
 SECONDS ?= 60
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test unit integration lint bench clean promtool chromium kcat
+.PHONY: setup demo test unit integration lint bench clean promtool prometheus chromium kcat
 
 setup: $(STAMP)
 
@@ -42,7 +42,10 @@ kcat:
 	command -v kcat >/dev/null || (apt-get update -qq && apt-get install -y -qq kcat) \
 		|| echo "kcat unavailable: its test will say so"
 
-test: setup kafka-jars promtool chromium kcat
+prometheus:
+	bash deploy/install-prometheus.sh || echo "prometheus unavailable: its live test will say so"
+
+test: setup kafka-jars promtool prometheus chromium kcat
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 unit: setup

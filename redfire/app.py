@@ -7,7 +7,6 @@ attribute, built on first use from the environment's settings).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 import time
@@ -41,7 +40,7 @@ from redfire.state.market import MarketState
 from redfire.state.pruner import Pruner
 from redfire.state.unit import Delivered
 from redfire.state.worker import StateTables, WorkerState
-from redfire.streams.admin import ensure_topics
+from redfire.streams.durability import faust_durability_options, prepare_cluster
 from redfire.streams.topics import Topics, build_topics
 from redfire.tables.definitions import build_tables
 
@@ -81,8 +80,7 @@ class RedFireApp(faust.App):
         Path(self.conf.datadir).mkdir(parents=True, exist_ok=True)
         await super().on_first_start()
         if not self.client_only:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, ensure_topics, self.redfire_settings)
+            await prepare_cluster(self, self.redfire_settings)
 
 
 def quiet_hot_loggers() -> None:
@@ -106,7 +104,6 @@ def create_faust_app(settings: Settings) -> RedFireApp:
         datadir=str(settings.datadir),
         processing_guarantee=settings.processing_guarantee,
         topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
         web_port=settings.web_port,
         web_bind=settings.web_host,
         web_enabled=settings.web_enabled,
@@ -115,10 +112,6 @@ def create_faust_app(settings: Settings) -> RedFireApp:
         producer_linger_ms=settings.producer_linger_ms,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,
-        broker_request_timeout=settings.kafka_request_timeout_s,
-        producer_request_timeout=settings.kafka_request_timeout_s,
-        producer_metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
-        consumer_metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_s,
@@ -126,6 +119,7 @@ def create_faust_app(settings: Settings) -> RedFireApp:
         # A rebalance waits until every batch in flight is delivered and acked, so
         # the next owner of a partition starts exactly where this worker stopped.
         stream_wait_empty=True,
+        **faust_durability_options(settings),
     )
     app.redfire_settings = settings
     setup_prometheus_sensors(app, name_prefix="faust")

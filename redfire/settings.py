@@ -64,7 +64,12 @@ class Settings(BaseSettings):
     app_id: str = "redfire"
     topic_prefix: str = ""
     partitions: int = Field(default=4, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
+    # Durability (redfire/streams/durability.py): -1 takes the broker's
+    # default.replication.factor, as Kafka Streams' replication.factor=-1 does;
+    # min.insync.replicas -1 means 2 when replication >= 3, else 1.
+    replication_factor: int = Field(default=-1, ge=-1)
+    min_insync_replicas: int = Field(default=-1, ge=-1)
+    standby_replicas: int = Field(default=1, ge=0)
     store: str = "rocksdb://"
     datadir: Path = Path("var/redfire")
     # faust's RocksDB defaults (64 MB x 3 memtables and a 2 GB block cache per table
@@ -86,6 +91,8 @@ class Settings(BaseSettings):
     producer_linger_ms: int = Field(default=1, ge=0)
     kafka_request_timeout_s: float = Field(default=30.0, gt=0)
     kafka_metadata_max_age_ms: int = Field(default=30_000, ge=1000)
+    # Start-up metadata and admin requests (topic creation and checks) give up after this.
+    kafka_admin_timeout_s: float = Field(default=15.0, gt=0)
     web_port: int = Field(default=6066, ge=1, le=65535)
     web_host: str = "127.0.0.1"
     web_enabled: bool = True
@@ -205,6 +212,13 @@ class Settings(BaseSettings):
     def _known_guarantee(cls, value: str) -> str:
         if value not in ("at_least_once", "exactly_once"):
             raise ValueError("processing_guarantee must be at_least_once or exactly_once")
+        return value
+
+    @field_validator("replication_factor", "min_insync_replicas")
+    @classmethod
+    def _replicas(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (the cluster's default) or at least 1")
         return value
 
     @field_validator("store")

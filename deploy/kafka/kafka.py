@@ -18,6 +18,9 @@ API::
     nodes[0].kill(); nodes[0].restart()      # crash and recover one node
     stop(nodes)                              # or stop() for all started here
 
+    secure = SaslSslListener(port, keystore, "pw", users={"alice": "secret"})
+    node = start_single(port=9092, sasl_ssl=secure)   # + SASL_SSL (SCRAM-SHA-512 over TLS)
+
 Brokers run as ``java -cp 'libs/*' kafka.Kafka server.properties`` in their own
 session (detached), with a pid file in the node directory, so the CLI can
 return leaving them in the background and ``stop`` finds them later.  Storage
@@ -362,6 +365,59 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+# ------------------------------------------------------------- secured listener
+
+
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
+
+
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A SASL_SSL listener (SCRAM-SHA-512 over TLS) next to the PLAINTEXT one.
+
+    ``keystore`` is a PKCS12 file holding the broker's key and certificate (the
+    caller makes it, e.g. with openssl or keytool); ``users`` are the SCRAM
+    credentials written into the metadata log when the storage is formatted.
+    Brokers still talk to each other (and the launcher probes them) over PLAINTEXT.
+    """
+
+    port: int
+    keystore: Path
+    keystore_password: str
+    users: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def listener(self) -> str:
+        return f",SASL_SSL://127.0.0.1:{self.port}"
+
+    def properties(self) -> str:
+        """Return the server.properties lines of this listener."""
+        prefix = "listener.name.sasl_ssl"
+        jaas = f"{SCRAM_LOGIN_MODULE} required;"
+        return "\n".join(
+            [
+                f"sasl.enabled.mechanisms={SCRAM_MECHANISM}",
+                f"{prefix}.sasl.enabled.mechanisms={SCRAM_MECHANISM}",
+                f"{prefix}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config={jaas}",
+                f"{prefix}.ssl.keystore.type=PKCS12",
+                f"{prefix}.ssl.keystore.location={self.keystore}",
+                f"{prefix}.ssl.keystore.password={self.keystore_password}",
+                f"{prefix}.ssl.key.password={self.keystore_password}",
+            ]
+        )
+
+    def scram_arguments(self) -> list[str]:
+        """Return the storage tool's ``--add-scram`` arguments for the users."""
+        args = []
+        for name, password in self.users.items():
+            args += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
+        return args
+
+
 # -------------------------------------------------------------------- processes
 
 _STARTED: list[KafkaProcess] = []
@@ -381,6 +437,7 @@ class KafkaProcess:
     jvm_opts: str = DEFAULT_JVM_OPTS
     log_level: str = "WARN"
     die_with_parent: bool = False
+    sasl_ssl: SaslSslListener | None = None
     pid: int | None = None
     started_at: float | None = None
     ready_seconds: float | None = None
@@ -449,7 +506,10 @@ class KafkaProcess:
         """Start the JVM in its own session (detached) and write the pid file."""
         if self.is_alive():
             raise KafkaError(f"node {self.node_id} already running (pid {self.pid})")
-        for port in (self.port, self.controller_port):
+        ports = [self.port, self.controller_port]
+        if self.sasl_ssl is not None:
+            ports.append(self.sasl_ssl.port)
+        for port in ports:
             if not port_free(port):
                 raise KafkaError(
                     f"port {port} on 127.0.0.1 is in use (another broker? "
@@ -598,6 +658,9 @@ def _render_config(
         replication_factor=replication_factor,
         internal_min_isr=internal_min_isr,
         session_timeout_ms=3000 if node.cluster_size > 1 else 9000,
+        extra_listeners=node.sasl_ssl.listener() if node.sasl_ssl else "",
+        extra_protocol_map=",SASL_SSL:SASL_SSL" if node.sasl_ssl else "",
+        security_config=node.sasl_ssl.properties() if node.sasl_ssl else "",
     )
     node.config_path.write_text(text)
 
@@ -617,6 +680,7 @@ def _format_storage(nodes: Sequence[KafkaProcess], cluster_id: str) -> None:
             "--config", str(node.config_path),
             "--cluster-id", cluster_id,
             "--ignore-formatted",
+            *(node.sasl_ssl.scram_arguments() if node.sasl_ssl else []),
         ]  # fmt: skip
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=node.node_dir
@@ -688,6 +752,7 @@ def _start(
     libs_dir: Path | str | None,
     log_level: str | None,
     die_with_parent: bool,
+    sasl_ssl: SaslSslListener | None = None,
 ) -> list[KafkaProcess]:
     root = Path(data_dir).resolve()
     running = [n for n in nodes_in(root) if n.is_alive()]
@@ -737,6 +802,7 @@ def _start(
             jvm_opts=jvm_opts or os.environ.get("REDFIRE_KAFKA_JVM_OPTS") or DEFAULT_JVM_OPTS,
             log_level=level,
             die_with_parent=die_with_parent,
+            sasl_ssl=sasl_ssl,
         )
         for node_id, port, cport in specs
     ]
@@ -771,6 +837,7 @@ def start_single(
     libs_dir: Path | str | None = None,
     log_level: str | None = None,
     die_with_parent: bool = False,
+    sasl_ssl: SaslSslListener | None = None,
 ) -> KafkaProcess:
     """Start one combined broker+controller on ``127.0.0.1:port``; return when ready.
 
@@ -778,6 +845,7 @@ def start_single(
     Existing data in ``data_dir`` is kept (``wipe=True`` deletes it first). If
     this data dir's broker is already running on these ports, it is returned.
     ``die_with_parent=True`` makes the JVM die with the calling process (tests).
+    ``sasl_ssl`` adds a SASL_SSL listener with SCRAM users (see ``SaslSslListener``).
     """
     if controller_port is None:
         previous = [n for n in nodes_in(data_dir) if n.port == port]
@@ -798,6 +866,7 @@ def start_single(
         libs_dir=libs_dir,
         log_level=log_level,
         die_with_parent=die_with_parent,
+        sasl_ssl=sasl_ssl,
     )
     return node
 

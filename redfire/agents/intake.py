@@ -27,6 +27,9 @@ from redfire.streams.partitioning import partition_for
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 PROCESSING_ERROR = "processing_error"
+# A dead letter must fit in one Kafka record (1 MiB by default) whatever it carries: the
+# base64 of a 1 MB input would not, and the failed send would stop the worker.
+DEAD_LETTER_PAYLOAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,13 +167,21 @@ class Intake(Generic[T]):
     async def dead_letter(
         self, envelope: Envelope, uow: UnitOfWork, reason: str, error: str
     ) -> None:
-        """Publish the original bytes of ``envelope`` to dead_letters with the reason."""
+        """Publish the original bytes of ``envelope`` to dead_letters with the reason.
+
+        A payload over DEAD_LETTER_PAYLOAD_BYTES is cut to that, and the error says so.
+        """
+        payload = envelope.value or b""
+        if len(payload) > DEAD_LETTER_PAYLOAD_BYTES:
+            kept = DEAD_LETTER_PAYLOAD_BYTES
+            error = f"{error} (payload cut to its first {kept} of {len(payload)} bytes)"
+            payload = payload[:DEAD_LETTER_PAYLOAD_BYTES]
         letter = DeadLetter(
             topic=envelope.topic,
             partition=envelope.partition,
             offset=envelope.offset,
             error=error,
-            payload=envelope.value or b"",
+            payload=payload,
             ts=self.ctx.clock(),
             key=envelope.key_text(),
             reason=reason,

@@ -47,7 +47,7 @@ from redfire.cli.readiness import NotReady, WorkerHttp, funded, priced, wait_unt
 from redfire.config.instruments import EXAMPLE_FILE
 from redfire.embedded import EmbeddedBroker, free_port, start_tansu
 from redfire.settings import Settings
-from redfire.streams.admin import ensure_topics
+from redfire.streams.admin import client_config, ensure_topics
 from redfire.worker_process import WorkerProcess, start_worker
 
 OUTPUTS = ("order_decisions", "risk_alerts", "risk_metrics", "dead_letters")
@@ -95,8 +95,11 @@ def run_demo(seconds: float, broker_url: str | None, console: Console, seed: int
         broker_url = broker.url
         console.print(f"[bold]embedded Tansu broker[/] on {broker.bootstrap}")
     web_port = free_port()
+    # The security settings (REDFIRE_KAFKA_*) come from the environment, for the feed
+    # here and for the worker, which inherits it.
+    settings = Settings(broker=broker_url, partitions=1)
     # Create the topics first, so the feed cannot auto-create them with other counts.
-    ensure_topics(Settings(broker=broker_url, partitions=1))
+    ensure_topics(settings)
     worker = start_worker(
         worker_env(broker_url, workdir, web_port), workdir / "worker.log", web_port
     )
@@ -107,7 +110,7 @@ def run_demo(seconds: float, broker_url: str | None, console: Console, seed: int
         "are in USD"
     )
     try:
-        stream_demo(run, seconds, broker_url.split("://", 1)[-1], web_port, console, worker, seed)
+        stream_demo(run, seconds, settings, web_port, console, worker, seed)
         if not worker.is_running():
             console.print(f"[red]worker exited[/]; see {workdir / 'worker.log'}")
         return run
@@ -132,14 +135,14 @@ def stop_on_ctrl_c() -> Iterator[dict[str, bool]]:
 def stream_demo(
     run: DemoRun,
     seconds: float,
-    bootstrap: str,
+    settings: Settings,
     web_port: int,
     console: Console,
     worker: WorkerProcess,
     seed: int,
 ) -> None:
     """Open the accounts, wait for the worker, then stream until time runs out."""
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+    producer = Producer({**client_config(settings), "partitioner": "murmur2_random"})
     feed = DemoFeed(seed)
     deadline = run.started + seconds
     http = WorkerHttp(f"http://127.0.0.1:{web_port}")
@@ -153,7 +156,7 @@ def stream_demo(
         except NotReady as exc:
             console.print(f"[red]the worker is not ready[/]: {exc}")
             return
-        consumer = output_consumer(bootstrap)
+        consumer = output_consumer(settings)
         try:
             trade(run, feed, producer, consumer, console, deadline, going)
         finally:
@@ -286,10 +289,10 @@ def send(producer: Producer, records: list[Record]) -> None:
     producer.flush(10)
 
 
-def output_consumer(bootstrap: str) -> Consumer:
+def output_consumer(settings: Settings) -> Consumer:
     """Return a group-less consumer on every partition of the output topics, from the start."""
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "redfire-demo", "enable.auto.commit": False}
+        {**client_config(settings), "group.id": "redfire-demo", "enable.auto.commit": False}
     )
     metadata = consumer.list_topics(timeout=10)
     consumer.assign(

@@ -43,7 +43,12 @@ from redfire.risk.vocabulary import ALL_ACCOUNTS
 from redfire.schemas.codec import COMMAND, DecodeFailure, decode, encode_json
 from redfire.schemas.records import CommandType, PayloadValue, RiskCommand
 from redfire.settings import Settings
-from redfire.streams.admin import client_config, ensure_topics
+from redfire.streams.admin import (
+    ClusterSetupError,
+    check_connection,
+    client_config,
+    ensure_topics,
+)
 from redfire.streams.partitioning import partition_for
 from redfire.streams.specs import TopicLayoutError
 
@@ -142,7 +147,7 @@ def prepare_topics(settings: Settings, console: Console) -> None:
     """Create RedFire's topics with the configured partitions; exit on a broken setup."""
     try:
         ensure_topics(settings)
-    except TopicLayoutError as exc:
+    except (TopicLayoutError, ClusterSetupError) as exc:
         raise _fail(console, str(exc)) from exc
     except KafkaException as exc:
         raise _fail(
@@ -430,6 +435,12 @@ def tail(
 def _assigned_consumer(
     settings: Settings, topic: str, from_beginning: bool, console: Console
 ) -> Consumer:
+    # A consumer retries a refused login or an untrusted certificate forever in silence:
+    # connect once first, so that such a setup fails at once and says which it is.
+    try:
+        check_connection(settings)
+    except ClusterSetupError as exc:
+        raise _fail(console, str(exc)) from exc
     # assign() never joins the group, so there is no rebalance to wait for; the id is only
     # there because librdkafka insists on one, and nothing is committed under it.
     consumer = Consumer(

@@ -141,6 +141,8 @@ def _tick_batch_items(raw: bytes | None, limits: Limits) -> list[Any] | None:
             items = json.loads(raw.decode())
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidRecord("undecodable", f"tick batch is not JSON: {exc}") from exc
+        except RecursionError as exc:  # json's C scanner recurses once per nesting level
+            raise InvalidRecord("undecodable", "tick batch JSON nested too deeply") from exc
     else:
         return None
     if not isinstance(items, list):
@@ -181,6 +183,8 @@ def _parse_json(raw: bytes) -> JsonDict:
         value = json.loads(raw.decode())
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRecord("undecodable", f"neither Avro nor JSON: {exc}") from exc
+    except RecursionError as exc:  # json's C scanner recurses once per nesting level
+        raise InvalidRecord("undecodable", "JSON nested too deeply") from exc
     if not isinstance(value, dict):
         raise InvalidRecord("wrong_type", f"JSON value is a {type(value).__name__}, not an object")
     return value
@@ -244,7 +248,7 @@ def _coerce_complex(name: str, value: Any, avro_type: dict[str, Any]) -> Any:
     if kind == "enum":
         if not isinstance(value, str) or value.upper() not in avro_type["symbols"]:
             raise InvalidRecord(
-                "bad_enum", f"field {name!r}: {value!r} is not one of {avro_type['symbols']}"
+                "bad_enum", f"field {name!r}: {_shown(value)} is not one of {avro_type['symbols']}"
             )
         return value.upper()
     if kind == "map":
@@ -260,7 +264,7 @@ def _coerce_complex(name: str, value: Any, avro_type: dict[str, Any]) -> Any:
 
 def _as_string(name: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise InvalidRecord("wrong_type", f"field {name!r} must be a string, got {value!r}")
+        raise InvalidRecord("wrong_type", f"field {name!r} must be a string, got {_shown(value)}")
     if not value.strip():
         raise InvalidRecord("bad_value", f"field {name!r} is empty")
     if len(value) > MAX_ID_LENGTH:
@@ -270,8 +274,11 @@ def _as_string(name: str, value: Any) -> str:
 
 def _as_double(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRecord("wrong_type", f"field {name!r} must be a number, got {value!r}")
-    number = float(value)
+        raise InvalidRecord("wrong_type", f"field {name!r} must be a number, got {_shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError as exc:  # an integer literal beyond any float
+        raise InvalidRecord("absurd_size", f"field {name!r} is too large: {exc}") from exc
     if not math.isfinite(number):
         raise InvalidRecord("not_finite", f"field {name!r} is {number}")
     return number
@@ -279,13 +286,13 @@ def _as_double(name: str, value: Any) -> float:
 
 def _as_long(name: str, value: Any) -> int:
     if name == "ts" and isinstance(value, str):
-        return _iso_to_epoch_ms(value)
+        value = _iso_to_epoch_ms(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRecord("wrong_type", f"field {name!r} must be an integer, got {value!r}")
+        raise InvalidRecord("wrong_type", f"field {name!r} must be an integer, got {_shown(value)}")
     if not 0 <= value < 2**63:
-        raise InvalidRecord("bad_value", f"field {name!r} out of range: {value}")
+        raise InvalidRecord("bad_value", f"field {name!r} out of range: {_shown(value)}")
     return value
 
 
@@ -293,10 +300,16 @@ def _iso_to_epoch_ms(text: str) -> int:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise InvalidRecord("bad_value", f"ts {text!r} is not ISO-8601: {exc}") from exc
+        raise InvalidRecord("bad_value", f"ts {_shown(text)} is not ISO-8601") from exc
     if parsed.tzinfo is None:
-        raise InvalidRecord("bad_value", f"ts {text!r} has no timezone")
+        raise InvalidRecord("bad_value", f"ts {_shown(text)} has no timezone")
     return round(parsed.timestamp() * 1000)
+
+
+def _shown(value: Any, most: int = 80) -> str:
+    """Return ``repr(value)`` cut to ``most`` characters: errors travel in dead letters."""
+    text = repr(value)
+    return text if len(text) <= most else f"{text[:most]}… ({len(text)} chars)"
 
 
 _PRIMITIVES: dict[str, Callable[[str, Any], Any]] = {

@@ -108,3 +108,44 @@ def partition_count(bootstrap: str, topic: str, timeout: float = 30.0) -> int:
 def by_field(values: Iterable[JsonRecord], field: str) -> dict[Any, JsonRecord]:
     """Index records by one field (the last record wins)."""
     return {value[field]: value for value in values}
+
+
+def read_to_end(
+    bootstrap: str, topic: str, timeout: float = 60.0
+) -> list[tuple[str | None, bytes, int]]:
+    """Return every record of ``topic`` up to the end offsets it has now, as (key, value, p).
+
+    Unlike polling until quiet, this ends on a topic that keeps being written.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-reader-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "log_level": 2,
+        }
+    )
+    try:
+        ends = {}
+        for p in range(partition_count(bootstrap, topic)):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > low:
+                ends[p] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        records: list[tuple[str | None, bytes, int]] = []
+        deadline = time.monotonic() + timeout
+        while ends:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: not read to its end after {timeout}s")
+            message = consumer.poll(0.2)
+            if message is None or message.error():
+                continue
+            key = message.key()
+            records.append(
+                (None if key is None else key.decode(), message.value() or b"", message.partition())
+            )
+            if message.offset() + 1 >= ends.get(message.partition(), 0):
+                ends.pop(message.partition(), None)
+        return records
+    finally:
+        consumer.close()

@@ -70,25 +70,50 @@ class RedFireWorker:
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
+    def settings(self) -> Settings:
+        """Return the settings this worker runs with (its environment, not the test's)."""
+        chosen = {
+            name.removeprefix("REDFIRE_").lower(): value
+            for name, value in self.env().items()
+            if name.startswith("REDFIRE_")
+        }
+        return Settings(_env_file=None, **chosen)  # type: ignore[call-arg]
+
     def create_topics(self) -> None:
         """Create the topics up front, as an operator would, so producers can't race."""
-        ensure_topics(
-            Settings(
-                broker=f"kafka://{self.bootstrap}",
-                topic_prefix=self.topic_prefix,
-                partitions=self.partitions,
-            )
-        )
+        ensure_topics(self.settings())
 
     def start(self, timeout: float = 120.0) -> float:
         """Start the worker and return once /health says ok; return seconds taken."""
-        self.starts += 1
-        self.datadir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        log_file = self.datadir.parent / f"{self.app_id}-worker-{self.starts}.log"
-        self.launch_with(self.env(), log_file)
+        self.spawn()
         self.wait_healthy(timeout)
         return time.monotonic() - started
+
+    def spawn(self) -> None:
+        """Start the worker process without waiting for it (it may exit: see exit_code)."""
+        self.starts += 1
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        log_file = self.datadir.parent / f"{self.app_id}-worker-{self.starts}.log"
+        self.launch_with(self.env(), log_file)
+
+    @property
+    def exit_code(self) -> int | None:
+        """Return the exit status of the last process, or None while it runs (or never ran)."""
+        return None if self.process is None else self.process.poll()
+
+    def rss_bytes(self) -> int | None:
+        """Return the worker's resident memory (VmRSS), or None when it is not running."""
+        if not self.is_alive() or self.process is None:
+            return None
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return None
 
     def launch_with(self, env: Mapping[str, str], log_file: Path) -> None:
         """Start the worker process with exactly ``env`` (redfire.worker_process)."""

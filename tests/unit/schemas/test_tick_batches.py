@@ -55,3 +55,10 @@ def test_a_batch_that_is_not_a_list_of_ticks_is_one_failure() -> None:
     oversized = json.dumps([{}] * (codec.MAX_TICKS_PER_BATCH + 1)).encode()
     failure = codec.decode_ticks(oversized, codec.Limits(max_record_bytes=10**8))
     assert isinstance(failure, codec.DecodeFailure) and failure.reason == "absurd_size"
+
+
+def test_a_batch_nested_too_deeply_is_one_failure_not_a_crash() -> None:
+    decoded = codec.decode_ticks(b"[" * 100_000 + b"]" * 100_000)
+
+    assert isinstance(decoded, codec.DecodeFailure)
+    assert decoded.reason == "undecodable" and "nested too deeply" in decoded.error
