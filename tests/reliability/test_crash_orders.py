@@ -36,17 +36,6 @@ from tests.support.worker import RedFireWorker
 
 pytestmark = pytest.mark.reliability
 
-# Today's engine writes an order's new state to RocksDB at once and its changelog record
-# later; a SIGKILL in between leaves the local store CANCELLED or FILLED while the
-# changelog (the durable copy) still says OPEN, and the redelivered request is then
-# refused as illegal, so the changelog never catches up (measured: 28 of 120 orders, and
-# reserved buying power off by thousands). It passes once orders are one record written
-# by the engine's unit of work (issues 10/11); strict, so that this marker goes then.
-NEEDS_UNIT_OF_WORK = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="order state and changelog diverge across a SIGKILL until issues 10/11 land",
-)
 
 CASH = 1_000_000
 ACCOUNTS = ("CRA", "CRB", "CRC", "CRD")
@@ -208,7 +197,6 @@ class Desk:
                 order.status = "LIVE" if approved else "REJECTED"
 
 
-@NEEDS_UNIT_OF_WORK
 def test_five_sigkills_leave_orders_consistent(worker: RedFireWorker) -> None:
     desk = Desk(worker, seed=2024)
     watch = DecisionWatch(worker.bootstrap, worker.topic("order_decisions")).start()

@@ -34,15 +34,6 @@ from tests.support.worker import RedFireWorker
 
 pytestmark = pytest.mark.reliability
 
-# Today's engine lets faust log the failed write and commit its input (60 of 114 orders
-# never answered, measured): it passes once the engine's unit of work acks a batch only
-# after its sends are delivered (issues 10/11). strict: an unexpected pass fails the run,
-# so that this marker goes when that lands.
-NEEDS_UNIT_OF_WORK = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="faust commits past a failed send until the engine's unit of work (issues 10/11)",
-)
 
 CASH = 100_000_000
 PARTITIONS = 3
@@ -124,7 +115,6 @@ def supervise(worker: RedFireWorker, exits: list[int]) -> None:
         worker.spawn()
 
 
-@NEEDS_UNIT_OF_WORK
 def test_an_undeliverable_decision_is_never_committed_past(
     placed_worker: RedFireWorker, kafka_cluster_nodes: list[BrokerNode]
 ) -> None:
