@@ -38,7 +38,7 @@ from redfire.state.deadlines import Deadlines
 from redfire.state.filters import FilterBank, fitted_spec, window_capacity
 from redfire.state.market import MarketState
 from redfire.state.pruner import Pruner
-from redfire.state.unit import Delivered
+from redfire.state.unit import Delivered, StaleUnit
 from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.durability import faust_durability_options, prepare_cluster
 from redfire.streams.topics import Topics, build_topics
@@ -304,6 +304,8 @@ def register_timers(engine: Engine) -> None:
         market.stage_prices(uow, time.monotonic_ns())
         try:
             await uow.commit()
+        except StaleUnit:
+            return  # a rebalance came between: the prices are staged again next time
         except Exception as exc:
             fatal(f"prices: {exc!r}")
 

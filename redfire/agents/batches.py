@@ -73,12 +73,13 @@ async def run_batches(
             events = await reader.next_batch(max_events, window_s)
         except StopAsyncIteration:  # the worker is stopping
             return
+        if not events:
+            continue
         started = time.perf_counter()
-        usable = reader.usable(events)
         try:
-            delivered = await handle(usable) if usable else None
+            delivered = await handle(events)
         except Exception as exc:  # the batch's writes may be lost: never ack it
-            log.exception("%s: batch of %d events failed", name, len(usable))
+            log.exception("%s: batch of %d events failed", name, len(events))
             fatal(f"{name}: {exc!r}")
         in_flight.append(asyncio.ensure_future(reader.finish(delivered, events, started)))
         while in_flight and (len(in_flight) > MAX_IN_FLIGHT or in_flight[0].done()):
@@ -99,19 +100,27 @@ class _Reader:
         self.last_batch = metrics.LAST_BATCH.labels(name)
 
     async def next_batch(self, max_events: int, window_s: float) -> list[EventT[Any]]:
+        """Return the next batch of events this worker may process, each tracked for its ack.
+
+        Events taken before a rebalance (an old consumer generation, or flow stopped) are
+        dropped neither tracked nor acked: the partition's owner reads them again from the
+        committed offset. Acking one would let the commit pass an event never processed.
+        """
         queue = self.queue
         events = [await self.channel.__anext__()]
         if window_s > 0 and queue.qsize() < max_events:
             await asyncio.sleep(window_s)
         while len(events) < max_events and not queue.empty():
             events.append(queue.get_nowait())
+        events = self.usable(events)
         consumer = self.app.consumer
         for event in events:
             message = event.message
             if message.topic in self.acking_topics and not message.tracked:
                 message.tracked = True
                 consumer.track_message(message)
-        self.batch_sizes.observe(len(events))
+        if events:
+            self.batch_sizes.observe(len(events))
         return events
 
     def usable(self, events: list[EventT[Any]]) -> list[EventT[Any]]:

@@ -36,7 +36,8 @@ class AgentContext:
 
     def unit(self) -> UnitOfWork:
         """Return a new unit of work for one batch."""
-        return UnitOfWork(self.producer, self.settings.delivery_timeout_s)
+        state = self.state
+        return UnitOfWork(self.producer, self.settings.delivery_timeout_s, lambda: state.epoch)
 
     def encode(self, record: object, schema_name: str) -> bytes:
         """Encode an output record in the configured wire format."""

@@ -37,7 +37,7 @@ from redfire.risk.vocabulary import FIRING, FIRM, HALTED, REDUCE_ONLY, TradingSt
 from redfire.schemas.records import RiskAlert, RiskSnapshot
 from redfire.state.account import RECENT_ALERTS, AccountAggregate
 from redfire.state.durable import JsonValue
-from redfire.state.unit import UnitOfWork, ValueSource
+from redfire.state.unit import StaleUnit, UnitOfWork, ValueSource
 from redfire.state.worker import compound_key
 
 log = logging.getLogger(__name__)
@@ -216,6 +216,7 @@ class Monitor:
         now = self.ctx.clock()
         totals = PartitionTotals(partition, now)
         uow = self.ctx.unit()
+        epoch = self.state.epoch
         slice_start = time.perf_counter_ns()
         for account in self.state.accounts_on(partition):
             if self.due(account, now):
@@ -227,8 +228,8 @@ class Monitor:
             if time.perf_counter_ns() - slice_start > self.slice_ns:
                 await asyncio.sleep(0)
                 slice_start = time.perf_counter_ns()
-                if partition not in self.state.account_partitions:
-                    return  # revoked while we yielded: the new owner takes over
+                if self.state.epoch != epoch:
+                    return  # partitions moved while we yielded: the owner's next pass redoes it
         if totals.snapshots:
             await uow.emit(
                 self.ctx.names.firm_exposures,
@@ -236,7 +237,10 @@ class Monitor:
                 json.dumps(totals.body()).encode(),
                 self.state.partition_of(FIRM),
             )
-        await uow.commit()
+        try:
+            await uow.commit()
+        except StaleUnit:
+            log.info("monitor pass of partition %d overtaken by a rebalance; redone", partition)
 
     async def monitor_account(self, account: AccountAggregate, now: int, uow: UnitOfWork) -> None:
         """Snapshot one account, run its scheduled stress and rules, act on what fired."""

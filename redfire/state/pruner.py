@@ -21,7 +21,7 @@ from typing import Any
 from redfire.risk.lifecycle import is_terminal
 from redfire.state.durable import DurableTable, JsonValue
 from redfire.state.records import OrderRecord
-from redfire.state.unit import UnitOfWork
+from redfire.state.unit import StaleUnit, UnitOfWork
 from redfire.state.worker import WorkerState
 
 SLICE = 500
@@ -91,7 +91,10 @@ class Pruner:
             await asyncio.sleep(0)
             if partition not in self.state.account_partitions:
                 return 0  # revoked while we yielded: its new owner prunes it
-        await uow.commit()
+        try:
+            await uow.commit()
+        except StaleUnit:
+            return 0  # partitions moved meanwhile: the next run prunes what is still stale
         return deleted
 
 

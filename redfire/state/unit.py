@@ -48,6 +48,16 @@ class DeliveryFailed(RuntimeError):
     """A record of this unit of work was not delivered: its inputs must not be acked."""
 
 
+class StaleUnit(RuntimeError):
+    """The worker's partitions moved while this unit was open: its writes are dropped.
+
+    A timer's unit (the monitor pass, the pruner) may straddle a rebalance, holding
+    aggregates the worker has since dropped and reloaded; writing them would put old
+    records over newer ones. Its work is derived and is redone by the next pass of
+    whichever worker owns the partition now.
+    """
+
+
 @dataclass(slots=True)
 class _Changelog:
     table: DurableTable
@@ -58,9 +68,17 @@ class _Changelog:
 class UnitOfWork:
     """Collect one batch's staged state and pending deliveries."""
 
-    def __init__(self, producer: Producer, delivery_timeout_s: float) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        delivery_timeout_s: float,
+        epoch: Callable[[], int] | None = None,
+    ) -> None:
         self.producer = producer
         self.delivery_timeout_s = delivery_timeout_s
+        # The worker state's epoch (moved by every revocation and recovery) when opened.
+        self._epoch = epoch
+        self._opened_in = None if epoch is None else epoch()
         self._staged: dict[tuple[int, str], tuple[DurableTable, int, ValueSource]] = {}
         self._outputs: list[Awaitable[Delivered]] = []
         self._changelogs: list[_Changelog] = []
@@ -112,6 +130,9 @@ class UnitOfWork:
         then, and meanwhile goes on with the next batch.
         """
         staged, self._staged = self._staged, {}
+        if self._epoch is not None and self._epoch() != self._opened_in:
+            dropped = len(staged)
+            raise StaleUnit(f"partitions moved since this unit opened; {dropped} writes dropped")
         # One local write batch per table partition, then one changelog record per key.
         writes: dict[tuple[int, int], tuple[DurableTable, list[tuple[bytes, bytes | None]]]] = {}
         for (table_id, key), (table, partition, value) in staged.items():

@@ -82,6 +82,9 @@ class WorkerState:
         # account → its base currency (REDFIRE_ACCOUNT_BASE_CURRENCIES, REDFIRE_BASE_CURRENCY).
         self.base_currency_of = base_currency_of
         self.accounts: dict[str, AccountAggregate] = {}
+        # Moves with every revocation and recovery: a timer's unit of work opened in an
+        # older epoch holds aggregates since dropped, and must not write (StaleUnit).
+        self.epoch = 0
         self.account_partitions: set[int] = set()
         self.symbol_partitions: set[int] = set()
         self.globals_loaded = False
@@ -150,6 +153,7 @@ class WorkerState:
 
     def on_recovered(self, account_partitions: set[int], symbol_partitions: set[int]) -> None:
         """Load newly owned partitions and forget revoked ones (after table recovery)."""
+        self.epoch += 1
         if not self.globals_loaded:
             self.load_globals()
         for partition in self.account_partitions - account_partitions:
@@ -165,6 +169,7 @@ class WorkerState:
 
     def on_revoked(self) -> None:
         """Stop serving every partition until the next recovery says what is ours."""
+        self.epoch += 1
         self.account_partitions = set()
         self.symbol_partitions = set()
         self.accounts.clear()

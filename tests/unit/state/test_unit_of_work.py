@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from redfire.state.durable import DurableTable, MemoryPartitionStore, decode_value
-from redfire.state.unit import DeliveryFailed, UnitOfWork
+from redfire.state.unit import DeliveryFailed, StaleUnit, UnitOfWork
 from tests.support.engine import ListProducer
 
 
@@ -96,3 +96,30 @@ def test_delivery_that_never_comes_times_out() -> None:
 def test_encoded_values_read_back_as_json_objects() -> None:
     assert decode_value(b'{"a":1}') == {"a": 1}
     assert decode_value(None) is None
+
+
+def test_a_unit_opened_before_a_rebalance_writes_nothing() -> None:
+    producer, states = ListProducer(), table()
+    epoch = {"now": 3}
+
+    async def work() -> None:
+        uow = UnitOfWork(producer, 5.0, lambda: epoch["now"])
+        uow.stage(states, 0, "account", lambda: {"cash": 1})
+        epoch["now"] += 1  # partitions revoked (and maybe reassigned) meanwhile
+        with pytest.raises(StaleUnit, match="1 writes dropped"):
+            await uow.commit()
+
+    run(work())
+    assert producer.sent == [] and states.get(0, "account") is None
+
+
+def test_a_unit_within_one_epoch_writes_as_usual() -> None:
+    producer, states = ListProducer(), table()
+
+    async def work() -> None:
+        uow = UnitOfWork(producer, 5.0, lambda: 7)
+        uow.stage(states, 0, "account", lambda: {"cash": 1})
+        await uow.commit()
+
+    run(work())
+    assert states.get(0, "account") == {"cash": 1}
