@@ -94,7 +94,9 @@ class RedFireWorker:
         """Start the worker process without waiting for it (it may exit: see exit_code)."""
         self.starts += 1
         self.datadir.mkdir(parents=True, exist_ok=True)
-        log_file = self.datadir.parent / f"{self.app_id}-worker-{self.starts}.log"
+        log_file = (
+            self.datadir.parent / f"{self.app_id}-{self.datadir.name}-worker-{self.starts}.log"
+        )
         self.launch_with(self.env(), log_file)
 
     @property
