@@ -94,6 +94,13 @@ class _Reader:
         self.name = name
         self.channel = aiter(stream.channel)  # registers the channel with the conductor
         self.queue = self.channel.queue  # type: ignore[attr-defined]
+        # faust empties every agent queue when flow resumes. During recovery it resumes
+        # flow while the input partitions are already fetching again, and the events it
+        # then drops are past the fetch position: never read again, and once later events
+        # are acked, committed past. Here an event taken from another consumer generation
+        # (or while flow is stopped) is dropped unacked instead (``usable``), so the queue
+        # needs no emptying, and nothing fetched in the new generation is lost.
+        app.flow_control._queues.discard(self.queue)
         self.acking_topics = app.topics.acking_topics  # type: ignore[attr-defined]
         self.batch_sizes = metrics.BATCH_EVENTS.labels(name)
         self.batch_seconds = metrics.BATCH_SECONDS.labels(name)
