@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from redfire.settings import Settings
 from redfire.streams.admin import ensure_topics
@@ -72,12 +73,10 @@ class RedFireWorker:
 
     def settings(self) -> Settings:
         """Return the settings this worker runs with (its environment, not the test's)."""
-        chosen = {
-            name.removeprefix("REDFIRE_").lower(): value
-            for name, value in self.env().items()
-            if name.startswith("REDFIRE_")
-        }
-        return Settings(_env_file=None, **chosen)  # type: ignore[call-arg]
+        # Read through the same environment source as the worker, so values that
+        # are JSON in the environment (per-account currencies) parse the same way.
+        with mock.patch.dict(os.environ, self.env(), clear=True):
+            return Settings(_env_file=None)  # type: ignore[call-arg]
 
     def create_topics(self) -> None:
         """Create the topics up front, as an operator would, so producers can't race."""
