@@ -144,6 +144,13 @@ def scripted_run(worker: RedFireWorker) -> list[str]:
         timeout=60,
         retry_on=(AssertionError, OSError),
     )
+    # Ticks travel on their own topic: without this wait a slow machine can decide
+    # every order before the price lands, and all of them are rejected.
+    eventually(
+        lambda: worker.get("/market/AAPL")["price"]["price"] == 190.0,
+        timeout=60,
+        retry_on=(AssertionError, OSError, TypeError),
+    )
     order_ids = []
     for n in range(20):
         qty = 100_000 if n % 4 == 0 else 10  # over the buying power: rejected
