@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
-from faust.types import AppT, EventT, StreamT
+from faust.types import TP, AppT, EventT, StreamT
 
 from redfire import metrics
 
@@ -81,45 +81,51 @@ async def run_batches(
         except Exception as exc:  # the batch's writes may be lost: never ack it
             log.exception("%s: batch of %d events failed", name, len(events))
             fatal(f"{name}: {exc!r}")
-        in_flight.append(asyncio.ensure_future(reader.finish(delivered, events, started)))
+        previous = in_flight[-1] if in_flight else None
+        in_flight.append(asyncio.ensure_future(reader.finish(delivered, events, started, previous)))
         while in_flight and (len(in_flight) > MAX_IN_FLIGHT or in_flight[0].done()):
             await in_flight.popleft()
 
 
 class _Reader:
-    """One agent's channel: batches of events, tracked and acked as faust's Stream does."""
+    """One agent's channel: batches of events, tracked and acked as faust's Stream does.
+
+    An event is handed out only when it continues its partition from the committed
+    offset. faust seeks each input partition back to its committed offset at the end
+    of a rebalance and empties agent queues when flow resumes; records fetched while
+    that happens can be stale (fetched before the seek: read again after it) or lost
+    (fetched after the seek, then emptied: the fetch position is past them). faust's
+    commit tolerates a gap of one offset, so a lost event could be committed past.
+    Here nothing is handed out while a rebalance is in progress, the first event of a
+    partition in a consumer generation must be at its committed offset (one more is
+    allowed: a transaction marker), and when it is not, the partition is sought back
+    to the committed offset and its events are dropped until the right one arrives.
+    Dropped events are never acked: they are read again.
+    """
 
     def __init__(self, app: AppT, stream: StreamT[Any], name: str) -> None:
         self.app = app
         self.name = name
         self.channel = aiter(stream.channel)  # registers the channel with the conductor
         self.queue = self.channel.queue  # type: ignore[attr-defined]
-        # faust empties every agent queue when flow resumes. During recovery it resumes
-        # flow while the input partitions are already fetching again, and the events it
-        # then drops are past the fetch position: never read again, and once later events
-        # are acked, committed past. Here an event taken from another consumer generation
-        # (or while flow is stopped) is dropped unacked instead (``usable``), so the queue
-        # needs no emptying, and nothing fetched in the new generation is lost.
-        app.flow_control._queues.discard(self.queue)
         self.acking_topics = app.topics.acking_topics  # type: ignore[attr-defined]
         self.batch_sizes = metrics.BATCH_EVENTS.labels(name)
         self.batch_seconds = metrics.BATCH_SECONDS.labels(name)
         self.last_batch = metrics.LAST_BATCH.labels(name)
+        # Next offset to hand out per partition, for the consumer generation below.
+        self.generation = -1
+        self.next_offset: dict[TP, int] = {}
+        self.sought: set[TP] = set()
 
     async def next_batch(self, max_events: int, window_s: float) -> list[EventT[Any]]:
-        """Return the next batch of events this worker may process, each tracked for its ack.
-
-        Events taken before a rebalance (an old consumer generation, or flow stopped) are
-        dropped neither tracked nor acked: the partition's owner reads them again from the
-        committed offset. Acking one would let the commit pass an event never processed.
-        """
+        """Return the next batch of events this worker may process, each tracked for its ack."""
         queue = self.queue
         events = [await self.channel.__anext__()]
         if window_s > 0 and queue.qsize() < max_events:
             await asyncio.sleep(window_s)
         while len(events) < max_events and not queue.empty():
             events.append(queue.get_nowait())
-        events = self.usable(events)
+        events = await self.usable(events)
         consumer = self.app.consumer
         for event in events:
             message = event.message
@@ -130,24 +136,89 @@ class _Reader:
             self.batch_sizes.observe(len(events))
         return events
 
-    def usable(self, events: list[EventT[Any]]) -> list[EventT[Any]]:
-        """Drop events of an old consumer generation or taken while flow is stopped."""
+    async def usable(self, events: list[EventT[Any]]) -> list[EventT[Any]]:
+        """Keep the events that continue their partitions; drop (never ack) the others."""
         app = self.app
-        if not app.flow_control.is_active():
+        if not app.flow_control.is_active() or app.rebalancing:
+            self.report_dropped(events, "taken during a rebalance")
             return []
         generation = app.consumer_generation_id
-        return [e for e in events if e.message.generation_id == generation]
+        if generation != self.generation:
+            self.generation, self.next_offset, self.sought = generation, {}, set()
+        kept: list[EventT[Any]] = []
+        stale: list[EventT[Any]] = []
+        behind: dict[TP, int] = {}
+        for event in events:
+            message = event.message
+            if message.generation_id != generation:
+                stale.append(event)
+                continue
+            tp = message.tp
+            if tp in behind:
+                stale.append(event)
+                continue
+            expected = self.next_offset.get(tp)
+            if expected is None:
+                committed = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+                if committed is not None and message.offset > committed + 1:
+                    behind[tp] = committed  # earlier events were emptied out: read again
+                    stale.append(event)
+                    continue
+                if committed is not None and message.offset < committed:
+                    stale.append(event)  # already committed
+                    continue
+            elif message.offset < expected:
+                stale.append(event)  # a second copy, fetched again by a seek
+                continue
+            self.next_offset[tp] = message.offset + 1
+            kept.append(event)
+        if stale:
+            self.report_dropped(stale, "not continuing its partition")
+        for tp, committed in behind.items():
+            if tp not in self.sought:
+                self.sought.add(tp)
+                log.warning(
+                    "%s: %s starts past its committed offset %d; reading it again from there",
+                    self.name,
+                    tp,
+                    committed,
+                )
+                await app.consumer.seek(tp, committed)
+        return kept
+
+    def report_dropped(self, events: list[EventT[Any]], why: str) -> None:
+        if not events:
+            return
+        first = events[0].message
+        log.info(
+            "%s: %d events %s dropped, to be read again (first %s[%d]@%d, generation %d, now %d)",
+            self.name,
+            len(events),
+            why,
+            first.topic,
+            first.partition,
+            first.offset,
+            first.generation_id,
+            self.app.consumer_generation_id,
+        )
 
     async def finish(
-        self, delivered: Awaitable[None] | None, events: list[EventT[Any]], started: float
+        self,
+        delivered: Awaitable[None] | None,
+        events: list[EventT[Any]],
+        started: float,
+        previous: asyncio.Future[None] | None,
     ) -> None:
-        """Acknowledge the batch once everything it wrote is delivered."""
+        """Acknowledge the batch once everything it wrote is delivered and the batch
+        before it is acknowledged (faust commits past a gap of one offset)."""
         if delivered is not None:
             try:
                 await delivered
             except Exception as exc:  # never ack past a lost write
                 log.exception("%s: the writes of a batch were not delivered", self.name)
                 fatal(f"{self.name}: {exc!r}")
+        if previous is not None:
+            await previous
         self.batch_seconds.observe(time.perf_counter() - started)
         self.last_batch.set_to_current_time()
         sensors = self.app.sensors
