@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
@@ -87,6 +88,39 @@ async def run_batches(
             await in_flight.popleft()
 
 
+def seek_generation(app: AppT) -> int:
+    """Return the consumer generation of faust's last seek to the committed offsets.
+
+    faust ends every rebalance by seeking the input partitions to their committed
+    offsets; records fetched before that seek are read again after it, so an agent
+    takes nothing from a generation until that seek is done.
+    """
+    consumer = app.consumer
+    watch = _SEEKS.get(consumer)
+    if watch is None:
+        watch = _SEEKS[consumer] = _SeekWatch(app)
+    return watch.generation
+
+
+class _SeekWatch:
+    """Note the consumer generation each time faust's ``perform_seek`` completes."""
+
+    def __init__(self, app: AppT) -> None:
+        self.generation = -1
+        consumer = app.consumer
+        perform_seek = consumer.perform_seek
+
+        async def seek_and_note() -> None:
+            generation = app.consumer_generation_id
+            await perform_seek()
+            self.generation = generation
+
+        consumer.perform_seek = seek_and_note  # type: ignore[method-assign]
+
+
+_SEEKS: weakref.WeakKeyDictionary[Any, _SeekWatch] = weakref.WeakKeyDictionary()
+
+
 class _Reader:
     """One agent's channel: batches of events, tracked and acked as faust's Stream does.
 
@@ -96,7 +130,7 @@ class _Reader:
     that happens can be stale (fetched before the seek: read again after it) or lost
     (fetched after the seek, then emptied: the fetch position is past them). faust's
     commit tolerates a gap of one offset, so a lost event could be committed past.
-    Here nothing is handed out while a rebalance is in progress, the first event of a
+    Here nothing is handed out before that seek is done, the first event of a
     partition in a consumer generation must be at its committed offset (one more is
     allowed: a transaction marker), and when it is not, the partition is sought back
     to the committed offset and its events are dropped until the right one arrives.
@@ -112,6 +146,7 @@ class _Reader:
         self.batch_sizes = metrics.BATCH_EVENTS.labels(name)
         self.batch_seconds = metrics.BATCH_SECONDS.labels(name)
         self.last_batch = metrics.LAST_BATCH.labels(name)
+        seek_generation(app)  # watch faust's seeks from the start
         # Next offset to hand out per partition, for the consumer generation below.
         self.generation = -1
         self.next_offset: dict[TP, int] = {}
@@ -139,10 +174,10 @@ class _Reader:
     async def usable(self, events: list[EventT[Any]]) -> list[EventT[Any]]:
         """Keep the events that continue their partitions; drop (never ack) the others."""
         app = self.app
-        if not app.flow_control.is_active() or app.rebalancing:
-            self.report_dropped(events, "taken during a rebalance")
-            return []
         generation = app.consumer_generation_id
+        if not app.flow_control.is_active() or seek_generation(app) != generation:
+            self.report_dropped(events, "taken before the seek that ends a rebalance")
+            return []
         if generation != self.generation:
             self.generation, self.next_offset, self.sought = generation, {}, set()
         kept: list[EventT[Any]] = []
