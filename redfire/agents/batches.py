@@ -37,6 +37,12 @@ EXIT_UNRECOVERABLE = 70  # EX_SOFTWARE: a supervisor restarts the worker
 BatchHandler = Callable[[Sequence[EventT[Any]]], Awaitable[Awaitable[None] | None]]
 # Batches whose writes may be waiting for delivery at once, per agent.
 MAX_IN_FLIGHT = 16
+# A partition that starts past its committed offset is sought back at most this often:
+# records of a fetch already under way keep arriving (and move faust's read offset on)
+# after a seek, so one seek may be undone. After MAX_SEEKS its first event is taken as
+# it is (the gap is real: aborted transactions, or records deleted by retention).
+SEEK_AGAIN_S = 1.0
+MAX_SEEKS = 5
 
 
 def fatal(reason: str) -> NoReturn:
@@ -150,12 +156,15 @@ class _Reader:
         # Next offset to hand out per partition, for the consumer generation below.
         self.generation = -1
         self.next_offset: dict[TP, int] = {}
-        self.sought: set[TP] = set()
+        # Partitions that started past their committed offset (to seek back there), and
+        # per partition when this reader last sought it back and how often.
+        self.behind: dict[TP, int] = {}
+        self.sought: dict[TP, tuple[float, int]] = {}
 
     async def next_batch(self, max_events: int, window_s: float) -> list[EventT[Any]]:
         """Return the next batch of events this worker may process, each tracked for its ack."""
         queue = self.queue
-        events = [await self.channel.__anext__()]
+        events = [await self.next_event()]
         if window_s > 0 and queue.qsize() < max_events:
             await asyncio.sleep(window_s)
         while len(events) < max_events and not queue.empty():
@@ -171,6 +180,21 @@ class _Reader:
             self.batch_sizes.observe(len(events))
         return events
 
+    async def next_event(self) -> EventT[Any]:
+        """Wait for the next event; while a partition is behind, seek it back now and then.
+
+        The records a seek reads again can all be swallowed by faust (a fetch already
+        under way moves its read offset past them), and then no event may ever come.
+        """
+        while self.behind:
+            try:
+                event: EventT[Any] = await asyncio.wait_for(self.channel.__anext__(), SEEK_AGAIN_S)
+                return event
+            except TimeoutError:
+                await self.seek_back()
+        event = await self.channel.__anext__()
+        return event
+
     async def usable(self, events: list[EventT[Any]]) -> list[EventT[Any]]:
         """Keep the events that continue their partitions; drop (never ack) the others."""
         app = self.app
@@ -179,47 +203,65 @@ class _Reader:
             self.report_dropped(events, "taken before the seek that ends a rebalance")
             return []
         if generation != self.generation:
-            self.generation, self.next_offset, self.sought = generation, {}, set()
+            self.generation, self.next_offset, self.behind, self.sought = generation, {}, {}, {}
         kept: list[EventT[Any]] = []
         stale: list[EventT[Any]] = []
-        behind: dict[TP, int] = {}
         for event in events:
-            message = event.message
-            if message.generation_id != generation:
+            if self.continues(event.message):
+                kept.append(event)
+            else:
                 stale.append(event)
-                continue
-            tp = message.tp
-            if tp in behind:
-                stale.append(event)
-                continue
-            expected = self.next_offset.get(tp)
-            if expected is None:
-                committed = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
-                if committed is not None and message.offset > committed + 1:
-                    behind[tp] = committed  # earlier events were emptied out: read again
-                    stale.append(event)
-                    continue
-                if committed is not None and message.offset < committed:
-                    stale.append(event)  # already committed
-                    continue
-            elif message.offset < expected:
-                stale.append(event)  # a second copy, fetched again by a seek
-                continue
-            self.next_offset[tp] = message.offset + 1
-            kept.append(event)
-        if stale:
-            self.report_dropped(stale, "not continuing its partition")
-        for tp, committed in behind.items():
-            if tp not in self.sought:
-                self.sought.add(tp)
-                log.warning(
-                    "%s: %s starts past its committed offset %d; reading it again from there",
-                    self.name,
-                    tp,
-                    committed,
-                )
-                await app.consumer.seek(tp, committed)
+        self.report_dropped(stale, "not continuing its partition")
+        if self.behind:
+            await self.seek_back()
         return kept
+
+    def continues(self, message: Any) -> bool:
+        """Whether ``message`` is the next one of its partition (and note it if so)."""
+        if message.generation_id != self.generation:
+            return False
+        tp = message.tp
+        expected = self.next_offset.get(tp)
+        if expected is None:
+            committed = self.app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+            if committed is not None:
+                if message.offset < committed:
+                    return False  # already committed
+                if message.offset > committed + 1 and self.sought.get(tp, (0.0, 0))[1] < MAX_SEEKS:
+                    self.behind[tp] = committed  # earlier events were emptied out: read again
+                    return False
+        elif message.offset < expected:
+            return False  # a second copy, fetched again by a seek
+        self.behind.pop(tp, None)
+        self.next_offset[tp] = message.offset + 1
+        return True
+
+    async def seek_back(self) -> None:
+        """Seek the partitions that are behind to their committed offsets (at most every
+        ``SEEK_AGAIN_S``)."""
+        if self.app.consumer_generation_id != self.generation:
+            self.behind.clear()  # a rebalance came: faust seeks every partition itself
+            return
+        now = time.monotonic()
+        seeks = {
+            tp: offset
+            for tp, offset in self.behind.items()
+            if now - self.sought.get(tp, (-SEEK_AGAIN_S, 0))[0] >= SEEK_AGAIN_S
+        }
+        if not seeks:
+            return
+        for tp in seeks:
+            self.sought[tp] = (now, self.sought.get(tp, (0.0, 0))[1] + 1)
+        log.warning(
+            "%s: %s start past their committed offsets; reading them again from there",
+            self.name,
+            ", ".join(f"{tp.topic}[{tp.partition}]@{offset}" for tp, offset in seeks.items()),
+        )
+        # On the consumer's own thread, as faust's seeks are (aiokafka is not thread-safe).
+        try:
+            await self.app.consumer.seek_wait(seeks)
+        except Exception:  # e.g. revoked meanwhile: the next rebalance's seek covers it
+            log.warning("%s: seeking back failed; trying again", self.name, exc_info=True)
 
     def report_dropped(self, events: list[EventT[Any]], why: str) -> None:
         if not events:
