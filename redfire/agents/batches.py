@@ -101,25 +101,51 @@ def seek_generation(app: AppT) -> int:
     offsets; records fetched before that seek are read again after it, so an agent
     takes nothing from a generation until that seek is done.
     """
+    return _watch(app).generation
+
+
+async def record_gap(app: AppT, tp: TP, first: int, last: int) -> None:
+    """Tell faust's commit that offsets ``first..last`` of ``tp`` hold no records."""
+    await _watch(app).add_gap(tp, first, last)
+
+
+def _watch(app: AppT) -> _SeekWatch:
     consumer = app.consumer
     watch = _SEEKS.get(consumer)
     if watch is None:
         watch = _SEEKS[consumer] = _SeekWatch(app)
-    return watch.generation
+    return watch
 
 
 class _SeekWatch:
-    """Note the consumer generation each time faust's ``perform_seek`` completes."""
+    """Note the consumer generation each time faust's ``perform_seek`` completes, and
+    take over faust's offset-gap bookkeeping.
+
+    faust records a gap whenever a partition's next record is more than one offset
+    past the last one it read, and its commit treats the offsets in a gap as done.
+    Records of a fetch under way still arrive after a seek back, so faust would
+    record the events between the seek and them as a gap, and could commit past
+    them unprocessed. Here faust records no gap; an agent records the gaps it sees
+    while following its partition contiguously from the committed offset (``gap``).
+    """
 
     def __init__(self, app: AppT) -> None:
         self.generation = -1
         consumer = app.consumer
         perform_seek = consumer.perform_seek
+        self.add_gap = consumer._add_gap  # type: ignore[attr-defined]
+
+        async def no_gap(tp: TP, offset_from: int, offset_to: int) -> None:
+            return None
+
+        consumer._add_gap = no_gap  # type: ignore[attr-defined]
 
         async def seek_and_note() -> None:
             generation = app.consumer_generation_id
-            await perform_seek()
-            self.generation = generation
+            try:
+                await perform_seek()
+            finally:  # faust goes on after a failed seek: so do the agents (``continues``)
+                self.generation = generation
 
         consumer.perform_seek = seek_and_note  # type: ignore[method-assign]
 
@@ -160,6 +186,8 @@ class _Reader:
         # per partition when this reader last sought it back and how often.
         self.behind: dict[TP, int] = {}
         self.sought: dict[TP, tuple[float, int]] = {}
+        # Offset ranges without records found in the current batch, for faust's commit.
+        self.gaps: list[tuple[TP, int, int]] = []
 
     async def next_batch(self, max_events: int, window_s: float) -> list[EventT[Any]]:
         """Return the next batch of events this worker may process, each tracked for its ack."""
@@ -206,12 +234,15 @@ class _Reader:
             self.generation, self.next_offset, self.behind, self.sought = generation, {}, {}, {}
         kept: list[EventT[Any]] = []
         stale: list[EventT[Any]] = []
+        self.gaps.clear()
         for event in events:
             if self.continues(event.message):
                 kept.append(event)
             else:
                 stale.append(event)
         self.report_dropped(stale, "not continuing its partition")
+        for tp, first, last in self.gaps:
+            await record_gap(app, tp, first, last)
         if self.behind:
             await self.seek_back()
         return kept
@@ -230,8 +261,12 @@ class _Reader:
                 if message.offset > committed + 1 and self.sought.get(tp, (0.0, 0))[1] < MAX_SEEKS:
                     self.behind[tp] = committed  # earlier events were emptied out: read again
                     return False
+                if message.offset > committed:
+                    self.gaps.append((tp, committed, message.offset - 1))
         elif message.offset < expected:
             return False  # a second copy, fetched again by a seek
+        elif message.offset > expected:  # no records there (transaction markers, ...)
+            self.gaps.append((tp, expected, message.offset - 1))
         self.behind.pop(tp, None)
         self.next_offset[tp] = message.offset + 1
         return True
