@@ -179,6 +179,7 @@ class _Reader:
         self.batch_seconds = metrics.BATCH_SECONDS.labels(name)
         self.last_batch = metrics.LAST_BATCH.labels(name)
         seek_generation(app)  # watch faust's seeks from the start
+        self.topics = set(stream.channel.topics)  # type: ignore[attr-defined]
         # Next offset to hand out per partition, for the consumer generation below.
         self.generation = -1
         self.next_offset: dict[TP, int] = {}
@@ -186,6 +187,8 @@ class _Reader:
         # per partition when this reader last sought it back and how often.
         self.behind: dict[TP, int] = {}
         self.sought: dict[TP, tuple[float, int]] = {}
+        # Partitions found idle with nothing to be dropped (``find_swallowed``).
+        self.verified: set[TP] = set()
         # Offset ranges without records found in the current batch, for faust's commit.
         self.gaps: list[tuple[TP, int, int]] = []
 
@@ -214,14 +217,59 @@ class _Reader:
         The records a seek reads again can all be swallowed by faust (a fetch already
         under way moves its read offset past them), and then no event may ever come.
         """
-        while self.behind:
+        while self.behind or self.unverified():
             try:
                 event: EventT[Any] = await asyncio.wait_for(self.channel.__anext__(), SEEK_AGAIN_S)
                 return event
             except TimeoutError:
+                self.find_swallowed()
                 await self.seek_back()
         event = await self.channel.__anext__()
         return event
+
+    def new_generation(self, generation: int) -> None:
+        self.generation = generation
+        self.next_offset, self.behind, self.sought = {}, {}, {}
+        self.verified = set()
+
+    def unverified(self) -> bool:
+        """Whether, since the last rebalance, a partition of this agent has handed out
+        nothing yet (its records may have been swallowed: see ``find_swallowed``)."""
+        app = self.app
+        if seek_generation(app) != app.consumer_generation_id:
+            return False
+        if self.generation != app.consumer_generation_id:
+            return True
+        return any(
+            tp not in self.next_offset and tp not in self.verified for tp in self.partitions()
+        )
+
+    def partitions(self) -> set[TP]:
+        """This agent's input partitions assigned to this worker."""
+        topics = self.topics
+        return {tp for tp in self.app.consumer.assignment() if tp.topic in topics}
+
+    def find_swallowed(self) -> None:
+        """Mark as behind each idle partition whose records faust would drop.
+
+        faust drops every record below its read offset for the partition. A fetch under
+        way when faust seeks back moves that offset on again, so the records the seek
+        reads again are dropped before any agent sees them, and nothing else may come.
+        """
+        if not self.queue.empty() or seek_generation(self.app) != self.app.consumer_generation_id:
+            return
+        if self.generation != self.app.consumer_generation_id:
+            self.new_generation(self.app.consumer_generation_id)
+        consumer = self.app.consumer
+        for tp in self.partitions():
+            if tp in self.next_offset or tp in self.behind:
+                continue
+            committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+            read = consumer._read_offset.get(tp)  # type: ignore[attr-defined]
+            if committed is not None and read is not None and read > committed:
+                self.behind[tp] = committed
+            else:
+                self.verified.add(tp)  # idle, and nothing of it will be dropped
 
     async def usable(self, events: list[EventT[Any]]) -> list[EventT[Any]]:
         """Keep the events that continue their partitions; drop (never ack) the others."""
@@ -231,7 +279,7 @@ class _Reader:
             self.report_dropped(events, "taken before the seek that ends a rebalance")
             return []
         if generation != self.generation:
-            self.generation, self.next_offset, self.behind, self.sought = generation, {}, {}, {}
+            self.new_generation(generation)
         kept: list[EventT[Any]] = []
         stale: list[EventT[Any]] = []
         self.gaps.clear()
