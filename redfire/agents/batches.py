@@ -160,12 +160,14 @@ class _Reader:
     offset. faust seeks each input partition back to its committed offset at the end
     of a rebalance and empties agent queues when flow resumes; records fetched while
     that happens can be stale (fetched before the seek: read again after it) or lost
-    (fetched after the seek, then emptied: the fetch position is past them). faust's
-    commit tolerates a gap of one offset, so a lost event could be committed past.
+    (fetched after the seek, then emptied, or dropped below faust's read offset: the
+    fetch position is past them). faust's commit tolerates a gap of one offset, so a
+    lost event could be committed past.
     Here nothing is handed out before that seek is done, the first event of a
-    partition in a consumer generation must be at its committed offset (one more is
-    allowed: a transaction marker), and when it is not, the partition is sought back
-    to the committed offset and its events are dropped until the right one arrives.
+    partition in a consumer generation must be at its committed offset (or past it
+    when seeking back shows the same: offsets without records), and when it is not,
+    the partition is sought back to the committed offset and its events are dropped
+    until the right one arrives.
     Dropped events are never acked: they are read again.
     """
 
@@ -264,9 +266,9 @@ class _Reader:
         for tp in self.partitions():
             if tp in self.next_offset or tp in self.behind:
                 continue
-            committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+            committed = self.committed(tp)
             read = consumer._read_offset.get(tp)  # type: ignore[attr-defined]
-            if committed is not None and read is not None and read > committed:
+            if read is not None and read > committed:
                 self.behind[tp] = committed
             else:
                 self.verified.add(tp)  # idle, and nothing of it will be dropped
@@ -302,15 +304,14 @@ class _Reader:
         tp = message.tp
         expected = self.next_offset.get(tp)
         if expected is None:
-            committed = self.app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
-            if committed is not None:
-                if message.offset < committed:
-                    return False  # already committed
-                if message.offset > committed + 1 and self.sought.get(tp, (0.0, 0))[1] < MAX_SEEKS:
-                    self.behind[tp] = committed  # earlier events were emptied out: read again
-                    return False
-                if message.offset > committed:
-                    self.gaps.append((tp, committed, message.offset - 1))
+            committed = self.committed(tp)
+            if message.offset < committed:
+                return False  # already committed
+            if message.offset > committed and self.gap_is_suspect(tp, message.offset - committed):
+                self.behind[tp] = committed  # earlier events were emptied out: read again
+                return False
+            if message.offset > committed:
+                self.gaps.append((tp, committed, message.offset - 1))
         elif message.offset < expected:
             return False  # a second copy, fetched again by a seek
         elif message.offset > expected:  # no records there (transaction markers, ...)
@@ -318,6 +319,22 @@ class _Reader:
         self.behind.pop(tp, None)
         self.next_offset[tp] = message.offset + 1
         return True
+
+    def committed(self, tp: TP) -> int:
+        """The partition's committed offset (0 when none: the seek went to the start)."""
+        committed = self.app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+        return 0 if committed is None else int(committed)
+
+    def gap_is_suspect(self, tp: TP, size: int) -> bool:
+        """Whether a partition's first event ``size`` offsets past its committed offset
+        may follow events that were emptied out, rather than offsets without records.
+
+        One offset (a transaction marker) is believed after one seek back shows the
+        same; more after ``MAX_SEEKS`` (aborted transactions, records deleted by
+        retention before a first commit).
+        """
+        seeks = self.sought.get(tp, (0.0, 0))[1]
+        return seeks < (1 if size == 1 else MAX_SEEKS)
 
     async def seek_back(self) -> None:
         """Seek the partitions that are behind to their committed offsets (at most every
