@@ -224,7 +224,7 @@ class _Reader:
                 event: EventT[Any] = await asyncio.wait_for(self.channel.__anext__(), SEEK_AGAIN_S)
                 return event
             except TimeoutError:
-                self.find_swallowed()
+                await self.find_swallowed()
                 await self.seek_back()
         event = await self.channel.__anext__()
         return event
@@ -251,12 +251,14 @@ class _Reader:
         topics = self.topics
         return {tp for tp in self.app.consumer.assignment() if tp.topic in topics}
 
-    def find_swallowed(self) -> None:
-        """Mark as behind each idle partition whose records faust would drop.
+    async def find_swallowed(self) -> None:
+        """Mark as behind each idle partition whose fetch position is past what this
+        agent has handed out since the rebalance.
 
-        faust drops every record below its read offset for the partition. A fetch under
-        way when faust seeks back moves that offset on again, so the records the seek
-        reads again are dropped before any agent sees them, and nothing else may come.
+        Records taken before faust's seek are dropped here, and the seek may leave
+        the fetch position where it was (no committed offset yet), or faust may drop
+        what it reads again below its read offset (a fetch under way when it sought
+        moved that on): then nothing more may come for the partition.
         """
         if not self.queue.empty() or seek_generation(self.app) != self.app.consumer_generation_id:
             return
@@ -267,7 +269,10 @@ class _Reader:
             if tp in self.next_offset or tp in self.behind:
                 continue
             committed = self.committed(tp)
-            read = consumer._read_offset.get(tp)  # type: ignore[attr-defined]
+            try:
+                read = await consumer.position(tp)
+            except Exception:  # revoked meanwhile: the next rebalance's seek covers it
+                continue
             if read is not None and read > committed:
                 self.behind[tp] = committed
             else:
