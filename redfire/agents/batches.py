@@ -191,6 +191,7 @@ class _Reader:
         self.sought: dict[TP, tuple[float, int]] = {}
         # Partitions found idle with nothing to be dropped (``find_swallowed``).
         self.verified: set[TP] = set()
+        self.pending: set[TP] = set()
         # Offset ranges without records found in the current batch, for faust's commit.
         self.gaps: list[tuple[TP, int, int]] = []
 
@@ -233,6 +234,8 @@ class _Reader:
         self.generation = generation
         self.next_offset, self.behind, self.sought = {}, {}, {}
         self.verified = set()
+        # This agent's partitions that have handed out nothing yet in this generation.
+        self.pending = self.partitions()
 
     def unverified(self) -> bool:
         """Whether, since the last rebalance, a partition of this agent has handed out
@@ -242,9 +245,11 @@ class _Reader:
             return False
         if self.generation != app.consumer_generation_id:
             return True
-        return any(
-            tp not in self.next_offset and tp not in self.verified for tp in self.partitions()
-        )
+        if not self.pending:
+            return False
+        self.pending = {tp for tp in self.pending if tp not in self.next_offset}
+        self.pending -= self.verified
+        return bool(self.pending)
 
     def partitions(self) -> set[TP]:
         """This agent's input partitions assigned to this worker."""
@@ -265,7 +270,7 @@ class _Reader:
         if self.generation != self.app.consumer_generation_id:
             self.new_generation(self.app.consumer_generation_id)
         consumer = self.app.consumer
-        for tp in self.partitions():
+        for tp in list(self.pending):
             if tp in self.next_offset or tp in self.behind:
                 continue
             committed = self.committed(tp)
