@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from redfire.state.durable import DurableTable, JsonValue, encode_value
 
@@ -63,6 +63,22 @@ class _Changelog:
     table: DurableTable
     partition: int
     delivery: Awaitable[Delivered]
+    offset: int = -1  # once delivered
+
+
+@dataclass(slots=True)
+class _LocalWrite:
+    """A write staged in a table's local store, applied once its changelog is delivered."""
+
+    table: DurableTable
+    partition: int
+    items: list[tuple[bytes, bytes | None]]
+    sequence: int
+
+
+# Local writes reach the stores in the order they were staged, whichever unit's
+# deliveries complete first: each unit applies its writes after the one before it.
+_last_applied: asyncio.Future[None] | None = None
 
 
 class UnitOfWork:
@@ -82,6 +98,7 @@ class UnitOfWork:
         self._staged: dict[tuple[int, str], tuple[DurableTable, int, ValueSource]] = {}
         self._outputs: list[Awaitable[Delivered]] = []
         self._changelogs: list[_Changelog] = []
+        self._local: list[_LocalWrite] = []
 
     @property
     def pending(self) -> int:
@@ -142,7 +159,7 @@ class UnitOfWork:
             slot[1].append((key.encode(), encode_value(value())))
         sent = 0
         for (_table_id, partition), (table, items) in writes.items():
-            table.store.write(partition, items)
+            self._stage_local(table, partition, items)
             for raw_key, raw_value in items:
                 await self._send_changelog(table, partition, raw_key, raw_value)
                 sent += 1
@@ -150,14 +167,24 @@ class UnitOfWork:
                     await asyncio.sleep(0)
         changelogs, self._changelogs = self._changelogs, []
         outputs, self._outputs = self._outputs, []
-        return self._await_deliveries(changelogs, outputs)
+        local, self._local = self._local, []
+        global _last_applied
+        previous, applied = _last_applied, asyncio.get_running_loop().create_future()
+        _last_applied = applied
+        return self._await_deliveries(changelogs, outputs, local, previous, applied)
+
+    def _stage_local(
+        self, table: DurableTable, partition: int, items: list[tuple[bytes, bytes | None]]
+    ) -> None:
+        sequence = table.store.stage(partition, items)
+        self._local.append(_LocalWrite(table, partition, items, sequence))
 
     async def _write(
         self, table: DurableTable, partition: int, key: str, value: JsonValue | None
     ) -> None:
         raw_key = key.encode()
         raw_value = encode_value(value)
-        table.store.write(partition, [(raw_key, raw_value)])
+        self._stage_local(table, partition, [(raw_key, raw_value)])
         await self._send_changelog(table, partition, raw_key, raw_value)
 
     async def _send_changelog(
@@ -167,6 +194,25 @@ class UnitOfWork:
         self._changelogs.append(_Changelog(table, partition, delivery))
 
     async def _await_deliveries(
+        self,
+        changelogs: list[_Changelog],
+        outputs: list[Awaitable[Delivered]],
+        local: list[_LocalWrite],
+        previous: asyncio.Future[None] | None,
+        applied: asyncio.Future[None],
+    ) -> None:
+        try:
+            await self._deliver(changelogs, outputs)
+            if previous is not None:
+                await asyncio.shield(previous)
+            for write in local:
+                write.table.store.apply(write.partition, write.items, write.sequence)
+            persist_offsets_of(changelogs)
+        finally:
+            if not applied.done():
+                applied.set_result(None)
+
+    async def _deliver(
         self, changelogs: list[_Changelog], outputs: list[Awaitable[Delivered]]
     ) -> None:
         if not changelogs and not outputs:
@@ -183,17 +229,17 @@ class UnitOfWork:
             ) from exc
         except Exception as exc:
             raise DeliveryFailed(f"a record could not be delivered: {exc!r}") from exc
-        persist_offsets(changelogs, results[: len(changelogs)])
+        for changelog, result in zip(changelogs, results[: len(changelogs)], strict=True):
+            changelog.offset = int(result.offset)
 
 
-def persist_offsets(changelogs: list[_Changelog], results: list[Any]) -> None:
+def persist_offsets_of(changelogs: list[_Changelog]) -> None:
     """Record the highest delivered changelog offset of each table partition."""
     highest: dict[tuple[int, int], tuple[DurableTable, int]] = {}
-    for changelog, result in zip(changelogs, results, strict=True):
+    for changelog in changelogs:
         slot = (id(changelog.table), changelog.partition)
-        offset = int(result.offset)
         current = highest.get(slot)
-        if current is None or offset > current[1]:
-            highest[slot] = (changelog.table, offset)
+        if current is None or changelog.offset > current[1]:
+            highest[slot] = (changelog.table, changelog.offset)
     for (_table_id, partition), (table, offset) in highest.items():
         table.store.persist_offset(partition, offset)

@@ -18,11 +18,39 @@ from faust.types import TP, CollectionT
 
 
 class FaustPartitionStore:
-    """Read and write one faust table's local store by partition."""
+    """Read and write one faust table's local store by partition.
+
+    A write is *staged* first (reads see it at once) and reaches the local store only
+    once its changelog record is delivered (``apply``): after a SIGKILL the local store
+    never holds a value the changelog lacks, so the worker's own store and a standby's
+    or another worker's copy, rebuilt from the changelog, agree.
+    """
 
     def __init__(self, table: CollectionT, partition_of: Callable[[str], int]) -> None:
         self.table = table
         self.partition_of = partition_of
+        # Staged values by partition and key, with the sequence number of their write.
+        self._staged: dict[int, dict[bytes, tuple[int, bytes | None]]] = {}
+        self._sequence = 0
+
+    def stage(self, partition: int, items: list[tuple[bytes, bytes | None]]) -> int:
+        """Make ``items`` visible to reads now; return the write's sequence number."""
+        self._sequence += 1
+        staged = self._staged.setdefault(partition, {})
+        for key, value in items:
+            staged[key] = (self._sequence, value)
+        return self._sequence
+
+    def apply(self, partition: int, items: list[tuple[bytes, bytes | None]], sequence: int) -> None:
+        """Write a staged write to the local store (its changelog records are delivered)."""
+        self.write(partition, items)
+        staged = self._staged.get(partition)
+        if staged is None:
+            return
+        for key, _value in items:
+            current = staged.get(key)
+            if current is not None and current[0] == sequence:
+                del staged[key]
 
     @property
     def _store(self) -> Any:
@@ -33,6 +61,9 @@ class FaustPartitionStore:
         return hasattr(self._store, "_db_for_partition")
 
     def get(self, partition: int, key: bytes) -> bytes | None:
+        staged = self._staged.get(partition)
+        if staged is not None and key in staged:
+            return staged[key][1]
         store = self._store
         if self._is_rocksdb:
             value: bytes | None = store._db_for_partition(partition).get(key)
@@ -60,6 +91,15 @@ class FaustPartitionStore:
         store._db_for_partition(partition).write(batch)
 
     def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        staged = dict(self._staged.get(partition, {}))
+        for key, value in self._stored_items(partition):
+            if key not in staged:
+                yield key, value
+        for key, (_sequence, staged_value) in staged.items():
+            if staged_value is not None:
+                yield key, staged_value
+
+    def _stored_items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
         store = self._store
         if self._is_rocksdb:
             yield from store._visible_items(store._db_for_partition(partition))
