@@ -94,13 +94,22 @@ async def run_batches(
             await in_flight.popleft()
 
 
-def watch_seeks(app: AppT) -> _SeekWatch:
-    """Return the app's seek watch, installing it on first use.
+def seek_generation(app: AppT) -> int:
+    """Return the consumer generation of faust's last seek to the committed offsets.
 
     faust ends every rebalance by seeking the input partitions to their committed
     offsets; records fetched before that seek are read again after it, so an agent
-    takes nothing from a generation until that seek is done (``_SeekWatch.generation``).
+    takes nothing from a generation until that seek is done.
     """
+    return _watch(app).generation
+
+
+async def record_gap(app: AppT, tp: TP, first: int, last: int) -> None:
+    """Tell faust's commit that offsets ``first..last`` of ``tp`` hold no records."""
+    await _watch(app).add_gap(tp, first, last)
+
+
+def _watch(app: AppT) -> _SeekWatch:
     consumer = app.consumer
     watch = _SEEKS.get(consumer)
     if watch is None:
@@ -171,16 +180,15 @@ class _Reader:
         self.batch_sizes = metrics.BATCH_EVENTS.labels(name)
         self.batch_seconds = metrics.BATCH_SECONDS.labels(name)
         self.last_batch = metrics.LAST_BATCH.labels(name)
-        self.watch = watch_seeks(app)
+        seek_generation(app)  # watch faust's seeks from the start
         self.topics = set(stream.channel.topics)  # type: ignore[attr-defined]
         # Next offset to hand out per partition, for the consumer generation below.
         self.generation = -1
         self.next_offset: dict[TP, int] = {}
         # Partitions that started past their committed offset (to seek back there), and
-        # per partition how often and when this reader last sought it back.
+        # per partition when this reader last sought it back and how often.
         self.behind: dict[TP, int] = {}
-        self.seeks: dict[TP, int] = {}
-        self.last_seek: dict[TP, float] = {}
+        self.sought: dict[TP, tuple[float, int]] = {}
         # Partitions found idle with nothing to be dropped (``find_swallowed``).
         self.verified: set[TP] = set()
         self.pending: set[TP] = set()
@@ -224,7 +232,7 @@ class _Reader:
 
     def new_generation(self, generation: int) -> None:
         self.generation = generation
-        self.next_offset, self.behind, self.seeks, self.last_seek = {}, {}, {}, {}
+        self.next_offset, self.behind, self.sought = {}, {}, {}
         self.verified = set()
         # This agent's partitions that have handed out nothing yet in this generation.
         self.pending = self.partitions()
@@ -233,7 +241,7 @@ class _Reader:
         """Whether, since the last rebalance, a partition of this agent has handed out
         nothing yet (its records may have been swallowed: see ``find_swallowed``)."""
         app = self.app
-        if self.watch.generation != app.consumer_generation_id:
+        if seek_generation(app) != app.consumer_generation_id:
             return False
         if self.generation != app.consumer_generation_id:
             return True
@@ -257,7 +265,7 @@ class _Reader:
         what it reads again below its read offset (a fetch under way when it sought
         moved that on): then nothing more may come for the partition.
         """
-        if not self.queue.empty() or self.watch.generation != self.app.consumer_generation_id:
+        if not self.queue.empty() or seek_generation(self.app) != self.app.consumer_generation_id:
             return
         if self.generation != self.app.consumer_generation_id:
             self.new_generation(self.app.consumer_generation_id)
@@ -279,7 +287,7 @@ class _Reader:
         """Keep the events that continue their partitions; drop (never ack) the others."""
         app = self.app
         generation = app.consumer_generation_id
-        if not app.flow_control.is_active() or self.watch.generation != generation:
+        if not app.flow_control.is_active() or seek_generation(app) != generation:
             self.report_dropped(events, "taken before the seek that ends a rebalance")
             return []
         if generation != self.generation:
@@ -294,7 +302,7 @@ class _Reader:
                 stale.append(event)
         self.report_dropped(stale, "not continuing its partition")
         for tp, first, last in self.gaps:
-            await self.watch.add_gap(tp, first, last)
+            await record_gap(app, tp, first, last)
         if self.behind:
             await self.seek_back()
         return kept
@@ -335,7 +343,8 @@ class _Reader:
         same; more after ``MAX_SEEKS`` (aborted transactions, records deleted by
         retention before a first commit).
         """
-        return self.seeks.get(tp, 0) < (1 if size == 1 else MAX_SEEKS)
+        seeks = self.sought.get(tp, (0.0, 0))[1]
+        return seeks < (1 if size == 1 else MAX_SEEKS)
 
     async def seek_back(self) -> None:
         """Seek the partitions that are behind to their committed offsets (at most every
@@ -347,13 +356,12 @@ class _Reader:
         seeks = {
             tp: offset
             for tp, offset in self.behind.items()
-            if now - self.last_seek.get(tp, -SEEK_AGAIN_S) >= SEEK_AGAIN_S
+            if now - self.sought.get(tp, (-SEEK_AGAIN_S, 0))[0] >= SEEK_AGAIN_S
         }
         if not seeks:
             return
         for tp in seeks:
-            self.last_seek[tp] = now
-            self.seeks[tp] = self.seeks.get(tp, 0) + 1
+            self.sought[tp] = (now, self.sought.get(tp, (0.0, 0))[1] + 1)
         log.warning(
             "%s: %s start past their committed offsets; reading them again from there",
             self.name,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from redfire.schemas import codec
 from redfire.settings import Settings
-from redfire.state.unit import ApplyOrder, Producer, UnitOfWork
+from redfire.state.unit import Producer, UnitOfWork
 from redfire.state.worker import WorkerState
 from redfire.streams.topics import TopicNames
 
@@ -33,17 +33,11 @@ class AgentContext:
     producer: Producer
     names: TopicNames
     clock: Clock = field(default=wall_clock_ms)
-    apply_order: ApplyOrder = field(default_factory=ApplyOrder)
 
     def unit(self) -> UnitOfWork:
         """Return a new unit of work for one batch."""
         state = self.state
-        return UnitOfWork(
-            self.producer,
-            self.settings.delivery_timeout_s,
-            lambda: state.epoch,
-            self.apply_order,
-        )
+        return UnitOfWork(self.producer, self.settings.delivery_timeout_s, lambda: state.epoch)
 
     def encode(self, record: object, schema_name: str) -> bytes:
         """Encode an output record in the configured wire format."""

@@ -76,17 +76,9 @@ class _LocalWrite:
     sequence: int
 
 
-class ApplyOrder:
-    """The order in which units' local writes reach the stores: the order they were
-    flushed, whichever unit's deliveries complete first. One per engine."""
-
-    def __init__(self) -> None:
-        self._last: asyncio.Future[None] | None = None
-
-    def take_turn(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
-        """Return the previous unit's "applied" future and this unit's, to resolve."""
-        previous, self._last = self._last, asyncio.get_running_loop().create_future()
-        return previous, self._last
+# Local writes reach the stores in the order they were staged, whichever unit's
+# deliveries complete first: each unit applies its writes after the one before it.
+_last_applied: asyncio.Future[None] | None = None
 
 
 class UnitOfWork:
@@ -97,10 +89,8 @@ class UnitOfWork:
         producer: Producer,
         delivery_timeout_s: float,
         epoch: Callable[[], int] | None = None,
-        apply_order: ApplyOrder | None = None,
     ) -> None:
         self.producer = producer
-        self._apply_order = ApplyOrder() if apply_order is None else apply_order
         self.delivery_timeout_s = delivery_timeout_s
         # The worker state's epoch (moved by every revocation and recovery) when opened.
         self._epoch = epoch
@@ -178,7 +168,9 @@ class UnitOfWork:
         changelogs, self._changelogs = self._changelogs, []
         outputs, self._outputs = self._outputs, []
         local, self._local = self._local, []
-        previous, applied = self._apply_order.take_turn()
+        global _last_applied
+        previous, applied = _last_applied, asyncio.get_running_loop().create_future()
+        _last_applied = applied
         return self._await_deliveries(changelogs, outputs, local, previous, applied)
 
     def _stage_local(
