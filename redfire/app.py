@@ -21,7 +21,7 @@ from faust.types import AppT
 
 from redfire import metrics
 from redfire.agents import Desks, register_agents
-from redfire.agents.batches import fatal, seek_generation
+from redfire.agents.batches import fatal
 from redfire.agents.context import AgentContext
 from redfire.config.instruments import instrument_book
 from redfire.risk.bars import parse_interval
@@ -81,7 +81,6 @@ class RedFireApp(faust.App):
         await super().on_first_start()
         if not self.client_only:
             await prepare_cluster(self, self.redfire_settings)
-            seek_generation(self)  # watch faust's seeks before the first assignment
 
 
 def quiet_hot_loggers() -> None:
