@@ -37,11 +37,14 @@ EXIT_UNRECOVERABLE = 70  # EX_SOFTWARE: a supervisor restarts the worker
 BatchHandler = Callable[[Sequence[EventT[Any]]], Awaitable[Awaitable[None] | None]]
 # Batches whose writes may be waiting for delivery at once, per agent.
 MAX_IN_FLIGHT = 16
-# A partition that starts past its committed offset is sought back at most this often:
-# records of a fetch already under way keep arriving (and move faust's read offset on)
-# after a seek, so one seek may be undone. After MAX_SEEKS its first event is taken as
-# it is (the gap is real: aborted transactions, or records deleted by retention).
+# A partition whose next event skips offsets is sought back to the first one skipped, at
+# most this often: records of a fetch already under way keep arriving (and move faust's
+# read offset on) after a seek, so one seek may be undone. A gap is believed once seeks
+# back to the same offset show it again: a gap of one offset (a transaction marker)
+# after SMALL_GAP_SEEKS, a larger one (aborted transactions, records deleted by
+# retention) after MAX_SEEKS.
 SEEK_AGAIN_S = 1.0
+SMALL_GAP_SEEKS = 2
 MAX_SEEKS = 5
 
 
@@ -163,11 +166,13 @@ class _Reader:
     (fetched after the seek, then emptied, or dropped below faust's read offset: the
     fetch position is past them). faust's commit tolerates a gap of one offset, so a
     lost event could be committed past.
-    Here nothing is handed out before that seek is done, the first event of a
-    partition in a consumer generation must be at its committed offset (or past it
-    when seeking back shows the same: offsets without records), and when it is not,
-    the partition is sought back to the committed offset and its events are dropped
-    until the right one arrives.
+    Here nothing is handed out before that seek is done, and a partition's events
+    are handed out only as a contiguous run: the first one in a consumer generation
+    at the committed offset, each later one right after the one before (or past it
+    when seeking back shows the same gap again: offsets without records). When an
+    event skips offsets, the partition is sought back to the first one skipped and
+    its events are dropped until that one arrives (the scale-out test lost a fill
+    mid-generation, next to a seek of another partition, before this).
     Dropped events are never acked: they are read again.
     """
 
@@ -182,13 +187,16 @@ class _Reader:
         self.last_batch = metrics.LAST_BATCH.labels(name)
         seek_generation(app)  # watch faust's seeks from the start
         self.topics = set(stream.channel.topics)  # type: ignore[attr-defined]
+        # Compaction leaves offsets without records all through a topic (``continues``).
+        self.compacted = bool(getattr(stream.channel, "compacting", False))
         # Next offset to hand out per partition, for the consumer generation below.
         self.generation = -1
         self.next_offset: dict[TP, int] = {}
         # Partitions that started past their committed offset (to seek back there), and
-        # per partition when this reader last sought it back and how often.
+        # per partition when this reader last sought it back, how often in a row to the
+        # same offset, and to which.
         self.behind: dict[TP, int] = {}
-        self.sought: dict[TP, tuple[float, int]] = {}
+        self.sought: dict[TP, tuple[float, int, int]] = {}
         # Partitions found idle with nothing to be dropped (``find_swallowed``).
         self.verified: set[TP] = set()
         self.pending: set[TP] = set()
@@ -238,11 +246,14 @@ class _Reader:
         self.pending = self.partitions()
 
     def unverified(self) -> bool:
-        """Whether, since the last rebalance, a partition of this agent has handed out
-        nothing yet (its records may have been swallowed: see ``find_swallowed``)."""
+        """Whether faust's seek after the last rebalance is still under way, or since it a
+        partition of this agent has handed out nothing yet (its records may have been
+        swallowed: see ``find_swallowed``)."""
         app = self.app
         if seek_generation(app) != app.consumer_generation_id:
-            return False
+            # faust's seek is under way: what this agent took meanwhile was dropped, and
+            # if that was all there is, no event comes to wake it. Look again after it.
+            return True
         if self.generation != app.consumer_generation_id:
             return True
         if not self.pending:
@@ -308,23 +319,26 @@ class _Reader:
         return kept
 
     def continues(self, message: Any) -> bool:
-        """Whether ``message`` is the next one of its partition (and note it if so)."""
+        """Whether ``message`` is the next one of its partition (and note it if so).
+
+        The first event of a partition in a generation must be at the committed offset,
+        each later one right after the one before: faust can lose records around a
+        rebalance (a fetch under way, queues emptied on resume) and commit past them.
+        """
         if message.generation_id != self.generation:
             return False
         tp = message.tp
         expected = self.next_offset.get(tp)
+        first = expected is None
         if expected is None:
-            committed = self.committed(tp)
-            if message.offset < committed:
-                return False  # already committed
-            if message.offset > committed and self.gap_is_suspect(tp, message.offset - committed):
-                self.behind[tp] = committed  # earlier events were emptied out: read again
+            expected = self.committed(tp)
+        if message.offset < expected:
+            return False  # already committed, or a second copy fetched again by a seek
+        if message.offset > expected:
+            believed = self.compacted and not first  # compaction removed records there
+            if not believed and self.gap_is_suspect(tp, expected, message.offset - expected):
+                self.behind[tp] = expected  # read again from the first offset skipped
                 return False
-            if message.offset > committed:
-                self.gaps.append((tp, committed, message.offset - 1))
-        elif message.offset < expected:
-            return False  # a second copy, fetched again by a seek
-        elif message.offset > expected:  # no records there (transaction markers, ...)
             self.gaps.append((tp, expected, message.offset - 1))
         self.behind.pop(tp, None)
         self.next_offset[tp] = message.offset + 1
@@ -335,20 +349,17 @@ class _Reader:
         committed = self.app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
         return 0 if committed is None else int(committed)
 
-    def gap_is_suspect(self, tp: TP, size: int) -> bool:
-        """Whether a partition's first event ``size`` offsets past its committed offset
-        may follow events that were emptied out, rather than offsets without records.
-
-        One offset (a transaction marker) is believed after one seek back shows the
-        same; more after ``MAX_SEEKS`` (aborted transactions, records deleted by
-        retention before a first commit).
-        """
-        seeks = self.sought.get(tp, (0.0, 0))[1]
-        return seeks < (1 if size == 1 else MAX_SEEKS)
+    def gap_is_suspect(self, tp: TP, offset: int, size: int) -> bool:
+        """Whether ``size`` offsets from ``offset`` may hold events that were lost, rather
+        than no records: until seeks back to ``offset`` have shown the same gap."""
+        _when, seeks, sought_to = self.sought.get(tp, (0.0, 0, -1))
+        if sought_to != offset:
+            seeks = 0
+        return seeks < (SMALL_GAP_SEEKS if size == 1 else MAX_SEEKS)
 
     async def seek_back(self) -> None:
-        """Seek the partitions that are behind to their committed offsets (at most every
-        ``SEEK_AGAIN_S``)."""
+        """Seek the partitions that are behind to the first offset they skipped (at most
+        every ``SEEK_AGAIN_S``)."""
         if self.app.consumer_generation_id != self.generation:
             self.behind.clear()  # a rebalance came: faust seeks every partition itself
             return
@@ -356,14 +367,15 @@ class _Reader:
         seeks = {
             tp: offset
             for tp, offset in self.behind.items()
-            if now - self.sought.get(tp, (-SEEK_AGAIN_S, 0))[0] >= SEEK_AGAIN_S
+            if now - self.sought.get(tp, (-SEEK_AGAIN_S, 0, -1))[0] >= SEEK_AGAIN_S
         }
         if not seeks:
             return
         for tp in seeks:
-            self.sought[tp] = (now, self.sought.get(tp, (0.0, 0))[1] + 1)
+            _when, count, sought_to = self.sought.get(tp, (0.0, 0, -1))
+            self.sought[tp] = (now, count + 1 if sought_to == seeks[tp] else 1, seeks[tp])
         log.warning(
-            "%s: %s start past their committed offsets; reading them again from there",
+            "%s: %s skipped; reading them again from there",
             self.name,
             ", ".join(f"{tp.topic}[{tp.partition}]@{offset}" for tp, offset in seeks.items()),
         )
