@@ -172,7 +172,10 @@ class _Reader:
     when seeking back shows the same gap again: offsets without records). When an
     event skips offsets, the partition is sought back to the first one skipped and
     its events are dropped until that one arrives (the scale-out test lost a fill
-    mid-generation, next to a seek of another partition, before this).
+    mid-generation, next to a seek of another partition, before this). Swallowed
+    events at the end of what was produced leave no later event to show the gap, so
+    an agent idle for ``SEEK_AGAIN_S`` compares each partition's fetch position with
+    the offset it expects next (the failed-send test lost two fills per account so).
     Dropped events are never acked: they are read again.
     """
 
@@ -197,9 +200,6 @@ class _Reader:
         # same offset, and to which.
         self.behind: dict[TP, int] = {}
         self.sought: dict[TP, tuple[float, int, int]] = {}
-        # Partitions found idle with nothing to be dropped (``find_swallowed``).
-        self.verified: set[TP] = set()
-        self.pending: set[TP] = set()
         # Offset ranges without records found in the current batch, for faust's commit.
         self.gaps: list[tuple[TP, int, int]] = []
 
@@ -223,44 +223,27 @@ class _Reader:
         return events
 
     async def next_event(self) -> EventT[Any]:
-        """Wait for the next event; while a partition is behind, seek it back now and then.
+        """Wait for the next event; every ``SEEK_AGAIN_S`` without one, look for partitions
+        whose events were swallowed, and seek them back.
 
-        The records a seek reads again can all be swallowed by faust (a fetch already
-        under way moves its read offset past them), and then no event may ever come.
+        faust can swallow records around a rebalance (see the class) after this agent
+        has taken the ones before them; if nothing more is produced to the partition, no
+        later event comes to show the gap, so an idle agent looks for it.
         """
-        while self.behind or self.unverified():
+        queue = self.queue
+        while queue.empty():
             try:
-                event: EventT[Any] = await asyncio.wait_for(self.channel.__anext__(), SEEK_AGAIN_S)
+                async with asyncio.timeout(SEEK_AGAIN_S):  # no task per wait, as wait_for has
+                    event: EventT[Any] = await queue.get()
                 return event
             except TimeoutError:
                 await self.find_swallowed()
                 await self.seek_back()
-        event = await self.channel.__anext__()
-        return event
+        return queue.get_nowait()  # type: ignore[no-any-return]
 
     def new_generation(self, generation: int) -> None:
         self.generation = generation
         self.next_offset, self.behind, self.sought = {}, {}, {}
-        self.verified = set()
-        # This agent's partitions that have handed out nothing yet in this generation.
-        self.pending = self.partitions()
-
-    def unverified(self) -> bool:
-        """Whether faust's seek after the last rebalance is still under way, or since it a
-        partition of this agent has handed out nothing yet (its records may have been
-        swallowed: see ``find_swallowed``)."""
-        app = self.app
-        if seek_generation(app) != app.consumer_generation_id:
-            # faust's seek is under way: what this agent took meanwhile was dropped, and
-            # if that was all there is, no event comes to wake it. Look again after it.
-            return True
-        if self.generation != app.consumer_generation_id:
-            return True
-        if not self.pending:
-            return False
-        self.pending = {tp for tp in self.pending if tp not in self.next_offset}
-        self.pending -= self.verified
-        return bool(self.pending)
 
     def partitions(self) -> set[TP]:
         """This agent's input partitions assigned to this worker."""
@@ -268,31 +251,35 @@ class _Reader:
         return {tp for tp in self.app.consumer.assignment() if tp.topic in topics}
 
     async def find_swallowed(self) -> None:
-        """Mark as behind each idle partition whose fetch position is past what this
-        agent has handed out since the rebalance.
+        """Mark as behind each partition whose fetch position is past the next event this
+        agent expects, while it has nothing waiting: faust swallowed the events between.
 
-        Records taken before faust's seek are dropped here, and the seek may leave
-        the fetch position where it was (no committed offset yet), or faust may drop
-        what it reads again below its read offset (a fetch under way when it sought
-        moved that on): then nothing more may come for the partition.
+        A position past the expected offset with no records there (a transaction marker
+        at the end of a partition) is believed, as a gap is, once seeks back show it again.
         """
-        if not self.queue.empty() or seek_generation(self.app) != self.app.consumer_generation_id:
+        app = self.app
+        generation = app.consumer_generation_id
+        if not self.queue.empty() or not app.flow_control.is_active():
             return
-        if self.generation != self.app.consumer_generation_id:
-            self.new_generation(self.app.consumer_generation_id)
-        consumer = self.app.consumer
-        for tp in list(self.pending):
-            if tp in self.next_offset or tp in self.behind:
+        if seek_generation(app) != generation:
+            return
+        if self.generation != generation:
+            self.new_generation(generation)
+        consumer = app.consumer
+        for tp in self.partitions():
+            if tp in self.behind:
                 continue
-            committed = self.committed(tp)
+            expected = self.next_offset.get(tp)
+            if expected is None:
+                expected = self.committed(tp)
             try:
                 read = await consumer.position(tp)
             except Exception:  # revoked meanwhile: the next rebalance's seek covers it
                 continue
-            if read is not None and read > committed:
-                self.behind[tp] = committed
-            else:
-                self.verified.add(tp)  # idle, and nothing of it will be dropped
+            if read is None or read <= expected:
+                continue
+            if self.gap_is_suspect(tp, expected, read - expected):
+                self.behind[tp] = expected
 
     async def usable(self, events: list[EventT[Any]]) -> list[EventT[Any]]:
         """Keep the events that continue their partitions; drop (never ack) the others."""

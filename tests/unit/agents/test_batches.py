@@ -7,11 +7,12 @@ believe a gap only once seeks back to the same offset show it again.
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 from faust.types import TP
 
-from redfire.agents.batches import MAX_SEEKS, SMALL_GAP_SEEKS, _Reader
+from redfire.agents.batches import MAX_SEEKS, SMALL_GAP_SEEKS, _Reader, _watch
 
 TOPIC = "fills"
 PART = TP(TOPIC, 0)
@@ -106,3 +107,53 @@ def test_a_compacted_topic_believes_gaps_after_its_first_event() -> None:
     assert reading.continues(message(4))
     assert reading.continues(message(9))
     assert reading.gaps == [(PART, 2, 3), (PART, 5, 8)]
+
+
+class Consumer:
+    """The parts of faust's consumer the reader's idle check uses."""
+
+    def __init__(self, committed: dict[TP, int], positions: dict[TP, int]) -> None:
+        self._committed_offset = committed
+        self.positions = positions
+
+    async def perform_seek(self) -> None:
+        return None
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        return None
+
+    def assignment(self) -> set[TP]:
+        return set(self.positions)
+
+    async def position(self, tp: TP) -> int:
+        return self.positions[tp]
+
+
+def idle_reader(consumer: Consumer) -> _Reader:
+    """An idle reader whose consumer's closing seek of generation 3 is done."""
+    app = SimpleNamespace(
+        consumer=consumer,
+        consumer_generation_id=GENERATION,
+        flow_control=SimpleNamespace(is_active=lambda: True),
+    )
+    _watch(app).generation = GENERATION  # type: ignore[arg-type]
+    reading = reader(committed=None)
+    reading.app = app  # type: ignore[assignment]
+    reading.queue = asyncio.Queue()
+    reading.topics = {TOPIC}
+    return reading
+
+
+def test_an_idle_reader_finds_events_swallowed_after_the_last_one_it_took() -> None:
+    other = TP(TOPIC, 1)
+    reading = idle_reader(Consumer({PART: 0, other: 4}, {PART: 40, other: 4}))
+    assert reading.continues(message(0))
+    asyncio.run(reading.find_swallowed())
+    assert reading.behind == {PART: 1}, "fetched up to 40, handed out only offset 0"
+
+
+def test_an_idle_reader_believes_a_trailing_gap_once_seeks_show_it() -> None:
+    reading = idle_reader(Consumer({PART: 5}, {PART: 6}))
+    reading.sought[PART] = (0.0, SMALL_GAP_SEEKS, 5)
+    asyncio.run(reading.find_swallowed())
+    assert not reading.behind
