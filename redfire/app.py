@@ -43,6 +43,7 @@ from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.durability import faust_durability_options, prepare_cluster
 from redfire.streams.topics import Topics, build_topics
 from redfire.tables.definitions import build_tables
+from redfire.tables.standby import keep_standby_records_on_resume
 
 log = logging.getLogger(__name__)
 # How often the fhs refit timer looks for due refits (each fit takes 15-30 ms on its thread).
@@ -274,6 +275,7 @@ def register_lifecycle(engine: Engine) -> None:
 
     first_table = next(iter(app.tables.values()))
     first_table.on_recover(on_recovered)
+    keep_standby_records_on_resume(app)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     def forget(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
