@@ -195,7 +195,7 @@ class _Reader:
         # Next offset to hand out per partition, for the consumer generation below.
         self.generation = -1
         self.next_offset: dict[TP, int] = {}
-        # Partitions that started past their committed offset (to seek back there), and
+        # Partitions that skipped offsets (to seek back to the first one skipped), and
         # per partition when this reader last sought it back, how often in a row to the
         # same offset, and to which.
         self.behind: dict[TP, int] = {}
