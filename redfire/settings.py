@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     # min.insync.replicas -1 means 2 when replication >= 3, else 1.
     replication_factor: int = Field(default=-1, ge=-1)
     min_insync_replicas: int = Field(default=-1, ge=-1)
-    standby_replicas: int = Field(default=1, ge=0)
+    # 0 by default: faust 0.15.3's standby copies can miss changelog records (README,
+    # "Standby replicas"); a takeover then replays the changelog instead.
+    standby_replicas: int = Field(default=0, ge=0)
     store: str = "rocksdb://"
     datadir: Path = Path("var/redfire")
     # faust's RocksDB defaults (64 MB x 3 memtables and a 2 GB block cache per table

@@ -104,4 +104,11 @@ async def prepare_cluster(app: faust.App, settings: Settings) -> Durability:
         durability.min_insync_replicas,
         durability.brokers,
     )
+    if settings.standby_replicas > 0:
+        log.warning(
+            "REDFIRE_STANDBY_REPLICAS=%d: faust 0.15.3's standby copies can miss changelog "
+            "records, and a takeover from one then serves stale positions (README, "
+            '"Standby replicas"); 0 replays the changelog instead',
+            settings.standby_replicas,
+        )
     return durability

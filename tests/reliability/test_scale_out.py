@@ -4,7 +4,7 @@ Each change is a rebalance: partitions (and their tables) move between workers w
 ticks, orders and fills keep coming. Afterwards every order has exactly one answer (no
 order decided twice in contradiction by two owners), and positions and cash equal an
 independent ledger of the fills. How long each change kept orders waiting is printed.
-Standby replicas (REDFIRE_STANDBY_REPLICAS, faust's table_standby_replicas) are on, as
+Standby replicas (REDFIRE_STANDBY_REPLICAS, faust's table_standby_replicas) are off, as
 by default; bench/bench_takeover.py measures what they do to a crash takeover.
 """
 

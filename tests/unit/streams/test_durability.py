@@ -14,11 +14,11 @@ def settings(**values: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
-def test_defaults_take_replication_from_the_cluster_and_keep_one_standby() -> None:
+def test_defaults_take_replication_from_the_cluster_and_keep_no_standby() -> None:
     chosen = settings()
     assert chosen.replication_factor == -1
     assert chosen.min_insync_replicas == -1
-    assert chosen.standby_replicas == 1
+    assert chosen.standby_replicas == 0
 
 
 @pytest.mark.parametrize("name", ["replication_factor", "min_insync_replicas"])
