@@ -46,6 +46,8 @@ MAX_IN_FLIGHT = 16
 SEEK_AGAIN_S = 1.0
 SMALL_GAP_SEEKS = 2
 MAX_SEEKS = 5
+# (when, how often in a row, to which offset) for a partition not sought back yet.
+NEVER_SOUGHT = (-SEEK_AGAIN_S, 0, -1)
 
 
 def fatal(reason: str) -> NoReturn:
@@ -97,22 +99,8 @@ async def run_batches(
             await in_flight.popleft()
 
 
-def seek_generation(app: AppT) -> int:
-    """Return the consumer generation of faust's last seek to the committed offsets.
-
-    faust ends every rebalance by seeking the input partitions to their committed
-    offsets; records fetched before that seek are read again after it, so an agent
-    takes nothing from a generation until that seek is done.
-    """
-    return _watch(app).generation
-
-
-async def record_gap(app: AppT, tp: TP, first: int, last: int) -> None:
-    """Tell faust's commit that offsets ``first..last`` of ``tp`` hold no records."""
-    await _watch(app).add_gap(tp, first, last)
-
-
 def _watch(app: AppT) -> _SeekWatch:
+    """Return the app's seek watch (one per consumer), installing it on first use."""
     consumer = app.consumer
     watch = _SEEKS.get(consumer)
     if watch is None:
@@ -188,7 +176,9 @@ class _Reader:
         self.batch_sizes = metrics.BATCH_EVENTS.labels(name)
         self.batch_seconds = metrics.BATCH_SECONDS.labels(name)
         self.last_batch = metrics.LAST_BATCH.labels(name)
-        seek_generation(app)  # watch faust's seeks from the start
+        # faust's seeks, watched from the start: an agent takes nothing from a consumer
+        # generation until faust's seek to the committed offsets that ends it is done.
+        self.watch = _watch(app)
         self.topics = set(stream.channel.topics)  # type: ignore[attr-defined]
         # Compaction leaves offsets without records all through a topic (``continues``).
         self.compacted = bool(getattr(stream.channel, "compacting", False))
@@ -261,7 +251,7 @@ class _Reader:
         generation = app.consumer_generation_id
         if not self.queue.empty() or not app.flow_control.is_active():
             return
-        if seek_generation(app) != generation:
+        if self.watch.generation != generation:
             return
         if self.generation != generation:
             self.new_generation(generation)
@@ -285,7 +275,7 @@ class _Reader:
         """Keep the events that continue their partitions; drop (never ack) the others."""
         app = self.app
         generation = app.consumer_generation_id
-        if not app.flow_control.is_active() or seek_generation(app) != generation:
+        if not app.flow_control.is_active() or self.watch.generation != generation:
             self.report_dropped(events, "taken before the seek that ends a rebalance")
             return []
         if generation != self.generation:
@@ -300,7 +290,7 @@ class _Reader:
                 stale.append(event)
         self.report_dropped(stale, "not continuing its partition")
         for tp, first, last in self.gaps:
-            await record_gap(app, tp, first, last)
+            await self.watch.add_gap(tp, first, last)  # faust's commit skips them
         if self.behind:
             await self.seek_back()
         return kept
@@ -339,7 +329,7 @@ class _Reader:
     def gap_is_suspect(self, tp: TP, offset: int, size: int) -> bool:
         """Whether ``size`` offsets from ``offset`` may hold events that were lost, rather
         than no records: until seeks back to ``offset`` have shown the same gap."""
-        _when, seeks, sought_to = self.sought.get(tp, (0.0, 0, -1))
+        _when, seeks, sought_to = self.sought.get(tp, NEVER_SOUGHT)
         if sought_to != offset:
             seeks = 0
         return seeks < (SMALL_GAP_SEEKS if size == 1 else MAX_SEEKS)
@@ -354,12 +344,12 @@ class _Reader:
         seeks = {
             tp: offset
             for tp, offset in self.behind.items()
-            if now - self.sought.get(tp, (-SEEK_AGAIN_S, 0, -1))[0] >= SEEK_AGAIN_S
+            if now - self.sought.get(tp, NEVER_SOUGHT)[0] >= SEEK_AGAIN_S
         }
         if not seeks:
             return
         for tp in seeks:
-            _when, count, sought_to = self.sought.get(tp, (0.0, 0, -1))
+            _when, count, sought_to = self.sought.get(tp, NEVER_SOUGHT)
             self.sought[tp] = (now, count + 1 if sought_to == seeks[tp] else 1, seeks[tp])
         log.warning(
             "%s: %s skipped; reading them again from there",

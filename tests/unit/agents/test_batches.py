@@ -136,9 +136,10 @@ def idle_reader(consumer: Consumer) -> _Reader:
         consumer_generation_id=GENERATION,
         flow_control=SimpleNamespace(is_active=lambda: True),
     )
-    _watch(app).generation = GENERATION  # type: ignore[arg-type]
     reading = reader(committed=None)
     reading.app = app  # type: ignore[assignment]
+    reading.watch = _watch(app)  # type: ignore[arg-type]
+    reading.watch.generation = GENERATION
     reading.queue = asyncio.Queue()
     reading.topics = {TOPIC}
     return reading
