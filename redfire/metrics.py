@@ -67,6 +67,16 @@ LOOP_LAG = Histogram(
     "How late a periodic probe wakes up: time the event loop was busy with something else",
     buckets=(1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1.0),
 )
+GC_PAUSE = Histogram(
+    "redfire_gc_pause_seconds",
+    "How long one cyclic garbage collection held the worker, by generation (redfire.heap)",
+    ["generation"],
+    buckets=(1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5),
+)
+GC_FROZEN = Gauge(
+    "redfire_gc_frozen_objects",
+    "Objects frozen out of garbage collection's walks (REDFIRE_GC_FREEZE_S)",
+)
 
 
 def register_loop_probe(app: AppT, interval_s: float) -> None:

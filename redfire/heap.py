@@ -1,0 +1,86 @@
+"""Keep CPython's cyclic garbage collector off the order path.
+
+A collection of the oldest generation walks every object the collector
+tracks. With a worker's state in memory (aggregates, return windows, order
+records) one took 100-120 ms on the bench machine, several times in a row
+while state grew, and every decision waiting meanwhile was late by as much:
+they were the tails of ``bench/bench_latency.py``.
+
+State loaded by a recovery lives as long as the worker owns its partitions,
+so after each recovery the heap is collected once and frozen (``gc.freeze``:
+moved out of every later collection's walk). While the worker runs, what
+it kept since is collected and frozen every ``REDFIRE_GC_FREEZE_S``: that
+walk covers only the objects made since the last freeze, and sooner (at the
+next check, every second) when a collection of the oldest generation was slow,
+as it is while a worker loads or builds much state at once. A revocation
+unfreezes everything, so the state it drops is collected as usual rather
+than kept for the life of the process. 0 turns freezing off (CPython's own
+schedule, full walks included).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from typing import Any
+
+from redfire import metrics
+
+log = logging.getLogger(__name__)
+
+
+class Heap:
+    """Freeze the worker's long-lived objects; time every collection."""
+
+    def __init__(self, freeze_interval_s: float) -> None:
+        self.enabled = freeze_interval_s > 0
+        self.interval_s = freeze_interval_s
+        self._started = 0.0
+        self._frozen_at = time.monotonic()
+        self._slow_full_collection = False
+
+    def install(self) -> None:
+        """Time every collection on ``redfire_gc_pause_seconds``."""
+        if self._on_collection not in gc.callbacks:
+            gc.callbacks.append(self._on_collection)
+
+    def maybe_freeze(self) -> None:
+        """Freeze when the interval has passed or a full collection was slow."""
+        due = time.monotonic() - self._frozen_at >= self.interval_s
+        if due or self._slow_full_collection:
+            self.freeze()
+
+    def freeze(self) -> None:
+        """Collect what is garbage now, then move every survivor out of later walks."""
+        if not self.enabled:
+            return
+        gc.collect()
+        gc.freeze()
+        self._frozen_at = time.monotonic()
+        self._slow_full_collection = False
+        metrics.GC_FROZEN.set(gc.get_freeze_count())
+
+    def unfreeze(self) -> None:
+        """Give frozen objects back to the collector (the state a revocation drops)."""
+        if not self.enabled:
+            return
+        gc.unfreeze()
+        metrics.GC_FROZEN.set(0)
+
+    def _on_collection(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._started
+        metrics.GC_PAUSE.labels(str(info["generation"])).observe(pause)
+        if pause > SLOW_COLLECTION_S and info["generation"] == OLDEST:
+            self._slow_full_collection = True
+            log.info("a full garbage collection took %.0f ms; freezing soon", pause * 1000)
+
+
+# A collection this long delays every event waiting behind it noticeably.
+SLOW_COLLECTION_S = 0.02
+OLDEST = 2
+# How often the worker checks whether a freeze is due.
+CHECK_EVERY_S = 1.0
