@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import AppT
 
 from redfire import metrics
@@ -42,6 +41,7 @@ from redfire.state.pruner import Pruner
 from redfire.state.unit import Delivered, StaleUnit
 from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.durability import faust_durability_options, prepare_cluster
+from redfire.streams.sensor import install_sensor
 from redfire.streams.topics import Topics, build_topics
 from redfire.tables.definitions import build_tables
 from redfire.tables.standby import keep_standby_records_on_resume
@@ -148,7 +148,7 @@ def create_faust_app(settings: Settings) -> RedFireApp:
         **faust_durability_options(settings),
     )
     app.redfire_settings = settings
-    setup_prometheus_sensors(app, name_prefix="faust")
+    install_sensor(app)
     return app
 
 
