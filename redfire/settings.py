@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     # A batch whose writes are not delivered in this time stops the worker unacked.
     delivery_timeout_s: float = Field(default=60.0, gt=0)
     loop_probe_interval_s: float = Field(default=0.05, gt=0)
+    # The longest a fetch waits at the broker for data (faust fixes 1.5 s): new orders
+    # can wait behind a fetch that went out without their partition.
+    fetch_max_wait_ms: int = Field(default=20, ge=1, le=1500)
     # Collect and freeze the worker's long-lived objects this often (redfire.heap), so
     # no garbage collection walks the whole state while orders wait; 0 = off.
     gc_freeze_s: float = Field(default=10.0, ge=0)
