@@ -57,6 +57,9 @@ class AccountAggregate:
         self.backtest: LiveBacktest | None = None
         # The VaR book cache (``redfire.state.books``) and snapshot bookkeeping.
         self.book: Any = None
+        # Quantity moves in symbols the cached book holds, since it was built: the
+        # book applies them (one O(T) update each) instead of being rebuilt.
+        self.book_moves: list[tuple[str, float]] = []
         # (reference generation, held symbol → currency when not the base): pre-trade cache.
         self.foreign: tuple[int, dict[str, str]] | None = None
         self.changed = True
@@ -94,7 +97,7 @@ class AccountAggregate:
             return
         held = record.balances.get(currency, ZERO)
         record.balances[currency] = MONEY_CONTEXT.add(held, delta)
-        self.book = None  # foreign cash is a VaR holding (its rate's returns)
+        self.drop_book()  # foreign cash is a VaR holding (its rate's returns)
 
     def set_cash(self, currency: str, amount: Decimal) -> None:
         """Set the cash held in ``currency`` (the back office's figure)."""
@@ -102,7 +105,7 @@ class AccountAggregate:
             self.record.cash = amount
             return
         self.record.balances[currency] = amount
-        self.book = None
+        self.drop_book()
 
     @property
     def trading_state(self) -> TradingState:
@@ -121,12 +124,21 @@ class AccountAggregate:
     def set_position(self, symbol: str, entry: PositionEntry) -> None:
         self.positions[symbol] = entry
         qty = float(entry.position.qty)
+        held = self.quantities.get(symbol, 0.0)
         if qty == 0.0:
             self.quantities.pop(symbol, None)
         else:
             self.quantities[symbol] = qty
-        self.book = None
+        if held != 0.0 and qty != 0.0 and self.book is not None:
+            self.book_moves.append((symbol, qty - held))  # the set of symbols is unchanged
+        else:
+            self.drop_book()
         self.foreign = None
+
+    def drop_book(self) -> None:
+        """Have the VaR book rebuilt at its next use."""
+        self.book = None
+        self.book_moves.clear()
 
     def qty(self, symbol: str) -> float:
         return self.quantities.get(symbol, 0.0)

@@ -7,7 +7,10 @@ recompute. A foreign holding's scenario column is its base-currency return
 (1 + r_asset)(1 + r_fx) − 1 and foreign cash is a column of the rate's own returns
 (``risk.fx_portfolio``), so the FX risk is in every figure.
 
-A book is rebuilt when the account's positions or foreign cash change (a fill drops it),
+A fill that moves a position the book holds (neither opening nor closing it) is applied to
+the book as the same O(T) update an order's incremental VaR makes, at the mark the book holds
+the symbol at; a fill that opens or closes a position, or moves foreign cash, drops it.
+A book is rebuilt when the account's set of positions or its foreign cash change,
 when a held symbol's return window or that of an FX pair it converts through changes (a new
 bar), when the instrument master changes, when a rate the book lacked arrives, or when it is
 older than REDFIRE_SNAPSHOT_INTERVAL (to re-mark prices and rates).
@@ -58,6 +61,8 @@ class CachedBook:
     filters_generation: int = 0
     # symbol → (column key, column) of an order in a foreign currency (built once per book).
     order_columns: dict[str, tuple[str, FloatArray | None]] = field(default_factory=dict)
+    # Each held symbol's quantity as the book holds it (built, then moved by fills).
+    quantities: dict[str, float] = field(default_factory=dict)
 
 
 class AccountBooks:
@@ -86,10 +91,29 @@ class AccountBooks:
     def cached(self, account: AccountAggregate, now_ms: int) -> CachedBook:
         """Return the account's cached book and what it was built from."""
         cached = account.book
+        if isinstance(cached, CachedBook) and account.book_moves:
+            if not self._move(cached, account.book_moves):
+                cached = None
+            account.book_moves.clear()
         if not isinstance(cached, CachedBook) or not self._fresh(cached, account, now_ms):
             cached = self._build(account, now_ms)
             account.book = cached
         return cached
+
+    def _move(self, cached: CachedBook, moves: list[tuple[str, float]]) -> bool:
+        """Apply fills' quantity moves to the book at its marks; False when it cannot be."""
+        book = cached.book
+        if isinstance(book, InsufficientHistory):
+            return False
+        for symbol, delta_qty in moves:
+            held = cached.quantities.get(symbol, 0.0)
+            if held == 0.0 or symbol in cached.order_columns:
+                return False  # not held as one column at a mark: rebuild
+            mark = book.exposure(symbol) / held  # price (in base currency) it is held at
+            if book.apply(symbol, delta_qty * mark) is not None:
+                return False
+            cached.quantities[symbol] = held + delta_qty
+        return True
 
     def window(self, symbol: str) -> FloatArray | None:
         """Return the return window (or proxy window) a new symbol is priced with."""
@@ -172,6 +196,7 @@ class AccountBooks:
             fx_generation=market.fx_generation,
             complete=valuation.complete,
             filters_generation=0 if self.filters is None else self.filters.generation,
+            quantities=dict(account.quantities),
         )
         currencies = {s: market.currency_of(s) for s in valuation.exposures}
         windows = self.windows([*valuation.exposures, *pairs])
