@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 JsonValue = dict[str, Any]
+# A staged write: its (key, value or None) items and the sequence ``stage`` gave it.
+StagedWrite = tuple[list[tuple[bytes, bytes | None]], int]
 
 
 def encode_value(value: JsonValue | None) -> bytes | None:
@@ -53,8 +55,8 @@ class PartitionStore(Protocol):
         """Make a write visible to reads now; return its sequence number for ``apply``."""
         ...
 
-    def apply(self, partition: int, items: list[tuple[bytes, bytes | None]], sequence: int) -> None:
-        """Persist a staged write (its changelog records are delivered)."""
+    def apply(self, partition: int, writes: list[StagedWrite]) -> None:
+        """Persist staged writes, in order (their changelog records are delivered)."""
         ...
 
     def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]: ...
@@ -84,7 +86,7 @@ class MemoryPartitionStore:
         self.write(partition, items)  # nothing survives a crash of an in-process test
         return 0
 
-    def apply(self, partition: int, items: list[tuple[bytes, bytes | None]], sequence: int) -> None:
+    def apply(self, partition: int, writes: list[StagedWrite]) -> None:
         return None
 
     def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from redfire.state.durable import DurableTable, JsonValue, encode_value
+from redfire.state.durable import DurableTable, JsonValue, StagedWrite, encode_value
 
 ValueSource = Callable[[], JsonValue | None]
 YIELD_EVERY = 256
@@ -205,8 +205,7 @@ class UnitOfWork:
             await self._deliver(changelogs, outputs)
             if previous is not None:
                 await asyncio.shield(previous)
-            for write in local:
-                write.table.store.apply(write.partition, write.items, write.sequence)
+            apply_local(local)
             persist_offsets_of(changelogs)
         finally:
             if not applied.done():
@@ -231,6 +230,19 @@ class UnitOfWork:
             raise DeliveryFailed(f"a record could not be delivered: {exc!r}") from exc
         for changelog, result in zip(changelogs, results[: len(changelogs)], strict=True):
             changelog.offset = int(result.offset)
+
+
+def apply_local(local: list[_LocalWrite]) -> None:
+    """Apply a unit's local writes, in order, one batch per table partition."""
+    grouped: dict[tuple[int, int], tuple[DurableTable, int, list[StagedWrite]]] = {}
+    for write in local:
+        slot = (id(write.table), write.partition)
+        found = grouped.get(slot)
+        if found is None:
+            found = grouped[slot] = (write.table, write.partition, [])
+        found[2].append((write.items, write.sequence))
+    for table, partition, writes in grouped.values():
+        table.store.apply(partition, writes)
 
 
 def persist_offsets_of(changelogs: list[_Changelog]) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 import rocksdict
 from faust.types import TP, CollectionT
 
+from redfire.state.durable import StagedWrite
+
 
 class FaustPartitionStore:
     """Read and write one faust table's local store by partition.
@@ -41,16 +43,21 @@ class FaustPartitionStore:
             staged[key] = (self._sequence, value)
         return self._sequence
 
-    def apply(self, partition: int, items: list[tuple[bytes, bytes | None]], sequence: int) -> None:
-        """Write a staged write to the local store (its changelog records are delivered)."""
-        self.write(partition, items)
+    def apply(self, partition: int, writes: list[StagedWrite]) -> None:
+        """Write staged writes to the local store, in order, as one batch (their changelog
+        records are delivered): one RocksDB write for a unit's many orders, not one each."""
+        if len(writes) == 1:
+            self.write(partition, writes[0][0])
+        else:
+            self.write(partition, [item for items, _sequence in writes for item in items])
         staged = self._staged.get(partition)
         if staged is None:
             return
-        for key, _value in items:
-            current = staged.get(key)
-            if current is not None and current[0] == sequence:
-                del staged[key]
+        for items, sequence in writes:
+            for key, _value in items:
+                current = staged.get(key)
+                if current is not None and current[0] == sequence:
+                    del staged[key]
 
     @property
     def _store(self) -> Any:
