@@ -303,7 +303,7 @@ def decide(
     event = OrderEvent.APPROVE if approved else OrderEvent.REJECT
     result = transition(current, event, ts, price=reference_price)
     if isinstance(result, Transitioned):
-        return replace(result, previous=order)
+        return Transitioned(result.order, order, result.event)
     return result
 
 
@@ -404,8 +404,7 @@ def _approve(
             Refusal.MISSING_PRICE,
             f"order {order.order_id} has no limit price: approve it with a reference price",
         )
-    priced = replace(order, reference_price=price)
-    return _applied(order, event, _with_status(priced, target, ts))
+    return _applied(order, event, _with_status(order, target, ts, reference_price=price))
 
 
 def _fill(
@@ -435,7 +434,7 @@ def _fill(
             Refusal.FOK_PARTIAL_FILL,
             f"FOK order {order.order_id} filled {qty} of {order.qty}: all or nothing",
         )
-    return _applied(order, event, _with_status(replace(order, filled_qty=filled), target, ts))
+    return _applied(order, event, _with_status(order, target, ts, filled_qty=filled))
 
 
 def _replace(
@@ -451,8 +450,7 @@ def _replace(
         return refusal
     new_price = order.price if price is None else price
     target = OrderStatus.FILLED if new_qty == order.filled_qty else order.status
-    changed = replace(order, qty=new_qty, price=new_price)
-    return _applied(order, event, _with_status(changed, target, ts))
+    return _applied(order, event, _with_status(order, target, ts, qty=new_qty, price=new_price))
 
 
 def _replace_refusal(
@@ -485,18 +483,39 @@ _HANDLERS: Mapping[OrderEvent, _Handler] = MappingProxyType(
 )
 
 
-def _with_status(order: OrderLifecycle, status: OrderStatus, ts: int) -> OrderLifecycle:
-    moved = replace(order, status=status, ts_updated=ts)
-    return replace(moved, reserved=_reservation(moved))
+def _with_status(
+    order: OrderLifecycle, status: OrderStatus, ts: int, **changes: Any
+) -> OrderLifecycle:
+    """Return ``order`` moved to ``status`` (and ``changes``), its reservation recomputed.
+
+    One ``replace``: an approved order takes three transitions, each was two copies.
+    """
+    fields = {
+        "qty": order.qty,
+        "price": order.price,
+        "filled_qty": order.filled_qty,
+        "reference_price": order.reference_price,
+        **changes,
+    }
+    reserved = _reserved(
+        status, fields["qty"], fields["filled_qty"], fields["price"], fields["reference_price"]
+    )
+    return replace(order, status=status, ts_updated=ts, reserved=reserved, **changes)
 
 
-def _reservation(order: OrderLifecycle) -> Decimal:
-    if order.status not in LIVE_STATUSES:
+def _reserved(
+    status: OrderStatus,
+    qty: Decimal,
+    filled_qty: Decimal,
+    price: Decimal | None,
+    reference_price: Decimal | None,
+) -> Decimal:
+    if status not in LIVE_STATUSES:
         return ZERO
-    unit_price = order.price if order.price is not None else order.reference_price
+    unit_price = price if price is not None else reference_price
     if unit_price is None:
         return ZERO
-    leaves = MONEY_CONTEXT.subtract(order.qty, order.filled_qty)
+    leaves = MONEY_CONTEXT.subtract(qty, filled_qty)
     return MONEY_CONTEXT.multiply(leaves, unit_price)
 
 
