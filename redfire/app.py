@@ -293,7 +293,7 @@ def register_lifecycle(engine: Engine) -> None:
         symbols = {tp.partition for tp in actives if tp.topic == names.ticks}
         state.on_recovered(accounts, symbols)
         shorten_fetch_wait(app, engine.settings.fetch_max_wait_ms)
-        engine.heap.freeze()  # the state just loaded lives as long as its partitions
+        engine.heap.freeze_soon()  # the state just loaded lives as long as its partitions
 
     first_table = next(iter(app.tables.values()))
     first_table.on_recover(on_recovered)

@@ -7,8 +7,9 @@ while state grew, and every decision waiting meanwhile was late by as much:
 they were the tails of ``bench/bench_latency.py``.
 
 State loaded by a recovery lives as long as the worker owns its partitions,
-so after each recovery the heap is collected once and frozen (``gc.freeze``:
-moved out of every later collection's walk). While the worker runs, what
+so at the first check after each recovery (within a second; not in the
+recovery itself, which a restart waits for) the heap is collected once and
+frozen (``gc.freeze``: moved out of every later collection's walk). While the worker runs, what
 it kept since is collected and frozen every ``REDFIRE_GC_FREEZE_S``: that
 walk covers only the objects made since the last freeze, and sooner (at the
 next check, every second) when a collection of the oldest generation was slow,
@@ -39,16 +40,22 @@ class Heap:
         self._started = 0.0
         self._frozen_at = time.monotonic()
         self._slow_full_collection = False
+        self._recovered = False
 
     def install(self) -> None:
         """Time every collection on ``redfire_gc_pause_seconds``."""
         if self._on_collection not in gc.callbacks:
             gc.callbacks.append(self._on_collection)
 
+    def freeze_soon(self) -> None:
+        """Freeze at the next check: a recovery has just loaded state."""
+        self._recovered = True
+
     def maybe_freeze(self) -> None:
-        """Freeze when the interval has passed or a full collection was slow."""
+        """Freeze when the interval has passed, after a recovery, or after a slow full
+        collection."""
         due = time.monotonic() - self._frozen_at >= self.interval_s
-        if due or self._slow_full_collection:
+        if due or self._recovered or self._slow_full_collection:
             self.freeze()
 
     def freeze(self) -> None:
@@ -58,7 +65,7 @@ class Heap:
         gc.collect()
         gc.freeze()
         self._frozen_at = time.monotonic()
-        self._slow_full_collection = False
+        self._slow_full_collection = self._recovered = False
         metrics.GC_FROZEN.set(gc.get_freeze_count())
 
     def unfreeze(self) -> None:

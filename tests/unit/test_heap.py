@@ -57,7 +57,9 @@ def test_every_collection_is_timed(heap: Heap) -> None:
     assert pauses(2) > before
 
 
-def test_a_freeze_is_due_after_the_interval_or_a_slow_full_collection(heap: Heap) -> None:
+def test_a_freeze_is_due_after_the_interval_a_slow_full_collection_or_a_recovery(
+    heap: Heap,
+) -> None:
     heap.freeze()
     frozen_at = heap._frozen_at
     heap.maybe_freeze()
@@ -70,6 +72,10 @@ def test_a_freeze_is_due_after_the_interval_or_a_slow_full_collection(heap: Heap
     moved = heap._frozen_at
     heap.maybe_freeze()
     assert heap._frozen_at > moved
+    heap.freeze_soon()  # a recovery loaded state
+    recovered = heap._frozen_at
+    heap.maybe_freeze()
+    assert heap._frozen_at > recovered
 
 
 def test_zero_turns_freezing_off() -> None:
