@@ -43,6 +43,7 @@ from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.durability import faust_durability_options, prepare_cluster
 from redfire.streams.sensor import install_sensor
 from redfire.streams.topics import Topics, build_topics
+from redfire.tables.changelogs import pause_written_changelogs
 from redfire.tables.definitions import build_tables
 from redfire.tables.standby import keep_standby_records_on_resume
 
@@ -293,6 +294,7 @@ def register_lifecycle(engine: Engine) -> None:
         symbols = {tp.partition for tp in actives if tp.topic == names.ticks}
         state.on_recovered(accounts, symbols)
         shorten_fetch_wait(app, engine.settings.fetch_max_wait_ms)
+        await pause_written_changelogs(app)
         engine.heap.freeze_soon()  # the state just loaded lives as long as its partitions
 
     first_table = next(iter(app.tables.values()))
