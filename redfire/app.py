@@ -41,9 +41,9 @@ from redfire.state.pruner import Pruner
 from redfire.state.unit import Delivered, StaleUnit
 from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.durability import faust_durability_options, prepare_cluster
+from redfire.streams.fetching import pause_written_changelogs, shorten_fetch_wait
 from redfire.streams.sensor import install_sensor
 from redfire.streams.topics import Topics, build_topics
-from redfire.tables.changelogs import pause_written_changelogs
 from redfire.tables.definitions import build_tables
 from redfire.tables.standby import keep_standby_records_on_resume
 
@@ -94,24 +94,6 @@ def quiet_hot_loggers() -> None:
     """
     for name in ("aiokafka", "faust.topics", "faust.transport"):
         logging.getLogger(name).setLevel(logging.INFO)
-
-
-def shorten_fetch_wait(app: AppT, wait_ms: int) -> None:
-    """Hold no fetch at the broker longer than ``wait_ms`` (faust fixes 1.5 s).
-
-    aiokafka keeps one fetch under way per broker. One that went out without a busy
-    partition (its records were still unread then) waits at the broker until data
-    comes for another of its partitions, or for the fetch wait: new orders of the busy
-    partition waited as long (bench_latency: decision p99 5x the echo's at 30 orders/s,
-    under 3x with 20 ms). faust offers no setting for it, so the fetcher's is set here.
-    """
-    thread = getattr(app.consumer, "_thread", None)
-    consumer = getattr(thread, "_consumer", None)
-    fetcher = getattr(consumer, "_fetcher", None)
-    if fetcher is None:
-        log.warning("aiokafka's fetcher not found: REDFIRE_FETCH_MAX_WAIT_MS not applied")
-        return
-    fetcher._fetch_max_wait_ms = wait_ms
 
 
 def create_faust_app(settings: Settings) -> RedFireApp:

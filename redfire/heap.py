@@ -9,11 +9,11 @@ they were the tails of ``bench/bench_latency.py``.
 State loaded by a recovery lives as long as the worker owns its partitions,
 so at the first check after each recovery (within a second; not in the
 recovery itself, which a restart waits for) the heap is collected once and
-frozen (``gc.freeze``: moved out of every later collection's walk). While the worker runs, what
-it kept since is collected and frozen every ``REDFIRE_GC_FREEZE_S``: that
-walk covers only the objects made since the last freeze, and sooner (at the
-next check, every second) when a collection of the oldest generation was slow,
-as it is while a worker loads or builds much state at once. A revocation
+frozen (``gc.freeze``: moved out of every later collection's walk). While the
+worker runs, what it kept since is collected and frozen every
+``REDFIRE_GC_FREEZE_S``, a walk over only the objects made since the last
+freeze; and at the next check (every second) after a slow collection of the
+oldest generation, as while a worker loads much state at once. A revocation
 unfreezes everything, so the state it drops is collected as usual rather
 than kept for the life of the process. 0 turns freezing off (CPython's own
 schedule, full walks included).
@@ -41,6 +41,8 @@ class Heap:
         self._frozen_at = time.monotonic()
         self._slow_full_collection = False
         self._recovered = False
+        # One histogram child per generation, found once: a callback runs per collection.
+        self._pauses = [metrics.GC_PAUSE.labels(str(g)) for g in range(OLDEST + 1)]
 
     def install(self) -> None:
         """Time every collection on ``redfire_gc_pause_seconds``."""
@@ -80,8 +82,9 @@ class Heap:
             self._started = time.perf_counter()
             return
         pause = time.perf_counter() - self._started
-        metrics.GC_PAUSE.labels(str(info["generation"])).observe(pause)
-        if pause > SLOW_COLLECTION_S and info["generation"] == OLDEST:
+        generation = info["generation"]
+        self._pauses[generation].observe(pause)
+        if pause > SLOW_COLLECTION_S and generation == OLDEST:
             self._slow_full_collection = True
             log.info("a full garbage collection took %.0f ms; freezing soon", pause * 1000)
 

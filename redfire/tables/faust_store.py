@@ -46,10 +46,7 @@ class FaustPartitionStore:
     def apply(self, partition: int, writes: list[StagedWrite]) -> None:
         """Write staged writes to the local store, in order, as one batch (their changelog
         records are delivered): one RocksDB write for a unit's many orders, not one each."""
-        if len(writes) == 1:
-            self.write(partition, writes[0][0])
-        else:
-            self.write(partition, [item for items, _sequence in writes for item in items])
+        self.write(partition, [item for items, _sequence in writes for item in items])
         staged = self._staged.get(partition)
         if staged is None:
             return

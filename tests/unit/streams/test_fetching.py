@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from faust.types import TP
 
-from redfire.tables.changelogs import pause_written_changelogs
+from redfire.streams.fetching import pause_written_changelogs
 
 
 class KafkaConsumer:
