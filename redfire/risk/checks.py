@@ -299,7 +299,8 @@ def buying_power_to_reserve(ctx: OrderContext, limits: Limits) -> float:
 
 def exceeds(value: float, limit: float) -> bool:
     """Tell whether ``value`` is past ``limit`` by more than the float tolerance."""
-    return value - limit > RELATIVE_TOLERANCE * max(1.0, abs(limit))
+    # Most values are within their limit: the first comparison settles them.
+    return value > limit and value - limit > RELATIVE_TOLERANCE * max(1.0, abs(limit))
 
 
 def money(value: float) -> str:

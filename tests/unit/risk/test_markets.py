@@ -5,9 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from redfire.risk.markets import (
+    TICK_TABLES,
     Market,
+    TickRule,
     board_lot,
     daily_limit_band,
     daily_limit_pct,
@@ -152,6 +156,34 @@ def test_tick_sizes(market: Market, symbol: str, price: float, tick: str) -> Non
 )
 def test_price_multiples_are_exact_in_decimal(price: float, tick: str, ok: bool) -> None:
     assert on_tick(price, Decimal(tick)) is ok
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    price=st.one_of(
+        st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+        st.builds(round, st.floats(min_value=0, max_value=1e5), st.integers(0, 6)),
+        st.sampled_from([0.1 + 0.2, 1e-7, 1e17, 123456789.015, 3e11 + 0.05, 0.25, 1.0]),
+    ),
+    tick=st.sampled_from(["0.01", "0.0001", "0.05", "0.010", "5", "0.25", "1E+1", "0.00001"]),
+)
+def test_on_tick_answers_as_the_decimal_test(price: float, tick: str) -> None:
+    # on_tick skips the Decimal arithmetic; it must agree with it for every float price.
+    assert on_tick(price, Decimal(tick)) is is_multiple(price, Decimal(tick))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    price=st.one_of(
+        st.floats(min_value=0, max_value=10_000, allow_nan=False),
+        st.builds(round, st.floats(min_value=0, max_value=10_000), st.integers(0, 4)),
+        st.sampled_from([0.25, 0.5, 1.0, 10.0, 0.9999, 1.0001, 0.2500001, 5000.0]),
+    ),
+    rule=st.sampled_from(list(TickRule)),
+)
+def test_float_tick_bands_match_the_decimal_bands(price: float, rule: TickRule) -> None:
+    table = TICK_TABLES[rule]
+    assert table.tick_for(price) == table.tick_for(Decimal(repr(price)))
 
 
 def test_is_multiple_rejects_a_non_positive_step() -> None:
