@@ -11,6 +11,7 @@ value listing every such symbol.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -90,9 +91,12 @@ def usable_window(window: FloatArray | None, policy: HistoryPolicy) -> FloatArra
     if window is None:
         return None
     values = np.asarray(window, dtype=np.float64)[-policy.window :]
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        values = values[bad[-1] + 1 :]
+    # A finite sum means every value is finite: one reduction settles the usual case (a
+    # sum that overflows only takes the longer way).
+    if not math.isfinite(np.add.reduce(values)):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            values = values[bad[-1] + 1 :]
     return values if values.size >= policy.min_window else None
 
 

@@ -129,8 +129,8 @@ class AccountAggregate:
             self.quantities.pop(symbol, None)
         else:
             self.quantities[symbol] = qty
-        if held != 0.0 and qty != 0.0 and self.book is not None:
-            self.book_moves.append((symbol, qty - held))  # the set of symbols is unchanged
+        if qty != 0.0 and self.book is not None:
+            self.book_moves.append((symbol, qty - held))  # a move, or an open (held 0)
         else:
             self.drop_book()
         self.foreign = None

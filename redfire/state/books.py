@@ -7,9 +7,11 @@ recompute. A foreign holding's scenario column is its base-currency return
 (1 + r_asset)(1 + r_fx) − 1 and foreign cash is a column of the rate's own returns
 (``risk.fx_portfolio``), so the FX risk is in every figure.
 
-A fill that moves a position the book holds (neither opening nor closing it) is applied to
-the book as the same O(T) update an order's incremental VaR makes, at the mark the book holds
-the symbol at; a fill that opens or closes a position, or moves foreign cash, drops it.
+A fill that moves a position the book holds (without closing it) is applied to the book as
+the same O(T) update an order's incremental VaR makes, at the mark the book holds the symbol
+at; one that opens a position adds the symbol's column at its last price, as a rebuild would
+(only in the base currency, and not under Monte Carlo); a fill that closes a position, or
+moves foreign cash, drops the book.
 A book is rebuilt when the account's set of positions or its foreign cash change,
 when a held symbol's return window or that of an FX pair it converts through changes (a new
 bar), when the instrument master changes, when a rate the book lacked arrives, or when it is
@@ -32,7 +34,7 @@ from redfire.risk.fx_portfolio import (
     value_in_base,
 )
 from redfire.risk.incremental import RiskBook
-from redfire.risk.measures import FloatArray, InsufficientHistory, VaRConfig
+from redfire.risk.measures import FloatArray, InsufficientHistory, VaRConfig, VaRMethod
 from redfire.risk.portfolio import HistoryPolicy, Portfolio, resolve_window
 from redfire.risk.var import portfolio_book, scenario_book
 from redfire.state.account import AccountAggregate
@@ -92,7 +94,7 @@ class AccountBooks:
         """Return the account's cached book and what it was built from."""
         cached = account.book
         if isinstance(cached, CachedBook) and account.book_moves:
-            if not self._move(cached, account.book_moves):
+            if not self._move(cached, account, account.book_moves):
                 cached = None
             account.book_moves.clear()
         if not isinstance(cached, CachedBook) or not self._fresh(cached, account, now_ms):
@@ -100,19 +102,50 @@ class AccountBooks:
             account.book = cached
         return cached
 
-    def _move(self, cached: CachedBook, moves: list[tuple[str, float]]) -> bool:
+    def _move(
+        self, cached: CachedBook, account: AccountAggregate, moves: list[tuple[str, float]]
+    ) -> bool:
         """Apply fills' quantity moves to the book at its marks; False when it cannot be."""
         book = cached.book
         if isinstance(book, InsufficientHistory):
             return False
         for symbol, delta_qty in moves:
-            held = cached.quantities.get(symbol, 0.0)
-            if held == 0.0 or symbol in cached.order_columns:
+            if symbol in cached.order_columns:
                 return False  # not held as one column at a mark: rebuild
+            held = cached.quantities.get(symbol, 0.0)
+            if held == 0.0:
+                if not self._open(cached, account, symbol, delta_qty):
+                    return False
+                continue
             mark = book.exposure(symbol) / held  # price (in base currency) it is held at
             if book.apply(symbol, delta_qty * mark) is not None:
                 return False
             cached.quantities[symbol] = held + delta_qty
+        return True
+
+    def _open(self, cached: CachedBook, account: AccountAggregate, symbol: str, qty: float) -> bool:
+        """Add a newly held symbol to the book as a rebuild would hold it; False when it cannot.
+
+        At the last price, with the window (or proxy) that a rebuild, and the pre-trade
+        check of the order, give it. Only a symbol priced in the account's base currency
+        and a deterministic method: a foreign column needs its rate's returns, and Monte
+        Carlo draws its scenarios anew at each build.
+        """
+        book = cached.book
+        market = self.market
+        price = market.last_price(symbol)
+        if (
+            isinstance(book, InsufficientHistory)
+            or self.config.method is VaRMethod.MONTECARLO
+            or price is None
+            or market.currency_of(symbol) != account.base
+        ):
+            return False
+        window = self.window(symbol)
+        if window is None or book.apply(symbol, qty * price, window) is not None:
+            return False
+        cached.quantities[symbol] = qty
+        cached.versions[symbol] = market.window_version(symbol)
         return True
 
     def window(self, symbol: str) -> FloatArray | None:

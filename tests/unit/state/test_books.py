@@ -7,6 +7,7 @@ import pytest
 
 from redfire.app import build_state
 from redfire.risk.bars import ReturnWindow
+from redfire.risk.measures import InsufficientHistory, VaRMethod
 from redfire.risk.positions import Position, to_decimal
 from redfire.settings import Settings
 from redfire.state.account import AccountAggregate
@@ -20,8 +21,8 @@ NOW = 1_700_000_000_000
 PRICES = {"AAPL": 190.0, "MSFT": 410.0, "JPM": 150.0}
 
 
-def state_with_windows() -> WorkerState:
-    state = build_state(Settings(var_window=250), memory_tables())
+def state_with_windows(method: VaRMethod = VaRMethod.HISTORICAL) -> WorkerState:
+    state = build_state(Settings(var_window=250, var_method=method), memory_tables())
     state.on_recovered(set(range(state.partitions)), set())
     rng = np.random.default_rng(7)
     for name, price in PRICES.items():
@@ -55,17 +56,60 @@ def test_a_fill_in_a_held_symbol_moves_the_cached_book_as_a_rebuild_would() -> N
     assert moved.book.es() == pytest.approx(rebuilt.book.es(), rel=1e-12)
 
 
-def test_opening_or_closing_a_position_rebuilds_the_book() -> None:
+@pytest.mark.parametrize(
+    "method", [VaRMethod.HISTORICAL, VaRMethod.PARAMETRIC, VaRMethod.EWMA, VaRMethod.FHS]
+)
+def test_opening_a_position_adds_its_column_as_a_rebuild_would(method: VaRMethod) -> None:
+    state = state_with_windows(method)
+    account = state.account("ACC-001")
+    hold(account, "AAPL", 100)
+    hold(account, "MSFT", -40)
+    first = state.books.cached(account, NOW)
+    hold(account, "JPM", 30)  # a fill opens a position
+    opened = state.books.cached(account, NOW + 1)
+    assert opened is first  # applied, not rebuilt
+    account.drop_book()
+    rebuilt = state.books.cached(account, NOW + 1)
+    assert rebuilt is not first
+    assert set(opened.book.symbols) == set(rebuilt.book.symbols) == {"AAPL", "MSFT", "JPM"}
+    assert opened.book.exposure("JPM") == pytest.approx(rebuilt.book.exposure("JPM"))
+    assert opened.book.var() == pytest.approx(rebuilt.book.var(), rel=1e-12)
+    assert opened.book.es() == pytest.approx(rebuilt.book.es(), rel=1e-12)
+
+
+def test_a_first_position_turns_the_empty_book_into_a_rebuilt_one() -> None:
     state = state_with_windows()
+    account = state.account("ACC-001")
+    empty = state.books.cached(account, NOW)
+    hold(account, "AAPL", 100)
+    opened = state.books.cached(account, NOW + 1)
+    assert opened is empty
+    account.drop_book()
+    rebuilt = state.books.cached(account, NOW + 1)
+    assert opened.book.var() == pytest.approx(rebuilt.book.var(), rel=1e-12)
+
+
+def test_opening_without_a_usable_window_rebuilds() -> None:
+    state = state_with_windows()
+    state.market.prices["NEW"] = PriceMark(10.0, NOW)  # priced, but no history
     account = state.account("ACC-001")
     hold(account, "AAPL", 100)
     first = state.books.cached(account, NOW)
-    hold(account, "JPM", 10)  # opens a position
-    opened = state.books.cached(account, NOW + 1)
-    assert opened is not first
-    assert set(opened.book.exposures()) == {"AAPL", "JPM"}  # type: ignore[union-attr]
+    position = Position(to_decimal(5), to_decimal(10), to_decimal(0), to_decimal(0))
+    account.set_position("NEW", PositionEntry(position))
+    after = state.books.cached(account, NOW + 1)
+    assert after is not first
+    assert isinstance(after.book, InsufficientHistory)
+
+
+def test_closing_a_position_rebuilds_the_book() -> None:
+    state = state_with_windows()
+    account = state.account("ACC-001")
+    hold(account, "AAPL", 100)
+    hold(account, "JPM", 10)
+    first = state.books.cached(account, NOW)
     hold(account, "AAPL", 0)  # closes one
     closed = state.books.cached(account, NOW + 2)
-    assert closed is not opened
+    assert closed is not first
     assert set(closed.book.exposures()) == {"JPM"}  # type: ignore[union-attr]
     assert isinstance(closed, CachedBook)
