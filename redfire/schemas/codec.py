@@ -383,7 +383,16 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
+# Values of these exact types go to JSON as they are (most values: the first test).
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+
+
 def _jsonable_value(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is tuple or kind is list:
+        return [_jsonable_value(v) for v in value]
     if isinstance(value, str | int | float) or value is None:
         return value
     if isinstance(value, bytes):
