@@ -273,10 +273,14 @@ def raise_min_insync(
 
 def create_topics(
     admin: AdminClient, plans: Sequence[TopicPlan], durability: Durability, timeout: float
-) -> None:
-    """Create the planned topics with the durability's replication and min.insync.replicas."""
+) -> list[str]:
+    """Create the planned topics with the durability's replication and min.insync.replicas.
+
+    Return the ones that exist already: created since the metadata was read (by another
+    worker starting, or a broker whose metadata lagged), so made without these settings.
+    """
     if not plans:
-        return
+        return []
     futures = admin.create_topics(
         [
             NewTopic(
@@ -290,14 +294,17 @@ def create_topics(
         operation_timeout=timeout,
         request_timeout=timeout,
     )
+    existing = []
     for name, future in futures.items():
         try:
             future.result(timeout)
         except KafkaException as exc:
             if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                existing.append(name)
                 continue
             raise ClusterSetupError(f"cannot create topic {name}: {exc}") from exc
         log.info("created topic %s", name)
+    return existing
 
 
 def ensure_topics(
@@ -333,7 +340,7 @@ def ensure_topics(
     short = under_replicated(metadata, present, durability.replication_factor)
     if short:
         raise _refuse_under_replicated(settings, durability, short)
-    create_topics(admin, missing, durability, wait)
+    present += create_topics(admin, missing, durability, wait)
     raised = raise_min_insync(admin, present, durability.min_insync_replicas, wait)
     if raised:
         log.warning(

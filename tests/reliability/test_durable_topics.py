@@ -15,7 +15,14 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 from redfire.settings import Settings
-from redfire.streams.admin import ClusterSetupError, TopicPlan, ensure_topics, redfire_topic_plans
+from redfire.streams.admin import (
+    ClusterSetupError,
+    Durability,
+    TopicPlan,
+    create_topics,
+    ensure_topics,
+    redfire_topic_plans,
+)
 from tests.plugins.kafka_broker import KafkaNamespace
 from tests.support.cluster import admin_client, durability_of, topics_of
 from tests.support.eventually import eventually
@@ -119,3 +126,16 @@ def test_a_worker_asking_for_more_copies_than_brokers_exits_naming_the_setting(
         worker.kill()
     assert worker.exit_code != 0
     assert "REDFIRE_REPLICATION_FACTOR=3 asks for 3 copies" in worker.log_tail(200)
+
+
+def test_a_topic_created_since_the_metadata_read_is_handed_back_to_be_raised(
+    kafka_bootstrap: str, kafka_namespace: KafkaNamespace
+) -> None:
+    # Another worker, or a broker whose metadata lagged: the topic exists by the time it
+    # is created here, without the durability asked, so ensure_topics raises it after.
+    name = f"{kafka_namespace.topic_prefix}orders"
+    client = admin_client(kafka_bootstrap)
+    client.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])[name].result(30)
+    durability = Durability(replication_factor=1, min_insync_replicas=1, brokers=1)
+    plans = [TopicPlan(name, 2), TopicPlan(f"{kafka_namespace.topic_prefix}new", 2)]
+    assert create_topics(client, plans, durability, 30) == [name]
