@@ -7,6 +7,7 @@ attribute, built on first use from the environment's settings).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import ssl
 import time
@@ -22,6 +23,7 @@ from redfire import metrics
 from redfire.agents import Desks, register_agents
 from redfire.agents.batches import fatal
 from redfire.agents.context import AgentContext
+from redfire.agents.monitor import STEPS as MONITOR_STEPS
 from redfire.config.instruments import instrument_book
 from redfire.heap import CHECK_EVERY_S, Heap
 from redfire.risk.bars import parse_interval
@@ -294,12 +296,15 @@ def register_timers(engine: Engine) -> None:
     """The monitor pass, the price publisher and the event-loop lag probe."""
     app, settings, desks = engine.app, engine.settings, engine.desks
 
-    @app.timer(interval=settings.monitor_tick_s, name="redfire.monitor")  # type: ignore[untyped-decorator]
-    async def monitor() -> None:
+    steps = itertools.cycle(range(MONITOR_STEPS))  # each partition once a tick, staggered
+
+    @app.timer(interval=settings.monitor_tick_s / MONITOR_STEPS, name="redfire.monitor")  # type: ignore[untyped-decorator]
+    async def monitor_step() -> None:
+        step = next(steps)
         if not engine.state.account_partitions:
             return
         try:
-            await desks.monitor.run_pass()
+            await desks.monitor.run_step(step)
         except Exception as exc:  # a lost monitor write must not pass unnoticed
             log.exception("monitor pass failed")
             fatal(f"monitor: {exc!r}")

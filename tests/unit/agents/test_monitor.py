@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from redfire.agents.monitor import STEPS
 from tests.support.engine import build_engine
 
 T0 = 1_700_000_000_000
@@ -108,3 +109,23 @@ def test_snapshots_carry_the_live_var_and_es_backtest() -> None:
     assert last["es_backtest_z2"] is not None
     stored = engine.state.tables.var_backtests.get(engine.state.partition_of("ACC1"), "ACC1")
     assert stored is not None and len(stored["scored"]) == last["backtest_bars"]
+
+
+def test_the_steps_of_a_pass_monitor_each_partition_once() -> None:
+    engine = build_engine(partitions=8)
+    names = [f"ACC{i}" for i in range(40)]
+    for i, name in enumerate(names):
+        cash = {"cash": 1000 + i}
+        command = {"command_id": f"c{i}", "command": "SET_CASH", "account": name, "payload": cash}
+        engine.commands({**command, "ts": T0})
+    seen: list[set[int]] = []
+    for step in range(STEPS):
+        before = len(engine.producer.on(engine.names.risk_metrics))
+        engine.run(engine.desks.monitor.run_step(step))
+        snapshots = engine.producer.on(engine.names.risk_metrics)[before:]
+        seen.append({engine.state.partition_of(s["account"]) for s in snapshots})
+        assert all(partition % STEPS == step for partition in seen[-1])
+    assert set().union(*seen) == {engine.state.partition_of(name) for name in names}
+    assert sorted(s["account"] for s in engine.producer.on(engine.names.risk_metrics)) == sorted(
+        names
+    )
