@@ -86,12 +86,18 @@ def test_more_in_sync_copies_than_copies_is_refused_naming_the_setting(
         ensure_topics(settings_for(kafka_bootstrap, kafka_namespace, min_insync_replicas=2))
 
 
+def existing_topic(bootstrap: str, name: str, copies: int, config: dict[str, str]) -> None:
+    """Create ``name`` (2 partitions) as someone else would have, before RedFire starts."""
+    topic = NewTopic(name, num_partitions=2, replication_factor=copies, config=config)
+    client = admin_client(bootstrap)  # held: a dropped client cancels its requests
+    client.create_topics([topic])[name].result(30)
+
+
 def test_topics_kept_in_fewer_copies_than_asked_are_refused(
     kafka_cluster: str, kafka_namespace: KafkaNamespace
 ) -> None:
     name = f"{kafka_namespace.topic_prefix}orders"
-    client = admin_client(kafka_cluster)
-    client.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])[name].result(30)
+    existing_topic(kafka_cluster, name, 1, {})
     with pytest.raises(ClusterSetupError, match=f"{name} \\(1\\).*REDFIRE_REPLICATION_FACTOR"):
         ensure_topics(settings_for(kafka_cluster, kafka_namespace))
 
@@ -100,11 +106,7 @@ def test_a_weaker_min_insync_on_an_existing_topic_is_raised(
     kafka_cluster: str, kafka_namespace: KafkaNamespace
 ) -> None:
     name = f"{kafka_namespace.topic_prefix}fills"
-    client = admin_client(kafka_cluster)
-    topic = NewTopic(
-        name, num_partitions=2, replication_factor=3, config={"min.insync.replicas": "1"}
-    )
-    client.create_topics([topic])[name].result(30)
+    existing_topic(kafka_cluster, name, 3, {"min.insync.replicas": "1"})
     ensure_topics(settings_for(kafka_cluster, kafka_namespace))
     eventually(lambda: durability_of(kafka_cluster, [name])[name].min_insync == 2, timeout=30)
 
@@ -134,8 +136,7 @@ def test_a_topic_created_since_the_metadata_read_is_handed_back_to_be_raised(
     # Another worker, or a broker whose metadata lagged: the topic exists by the time it
     # is created here, without the durability asked, so ensure_topics raises it after.
     name = f"{kafka_namespace.topic_prefix}orders"
-    client = admin_client(kafka_bootstrap)
-    client.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])[name].result(30)
+    existing_topic(kafka_bootstrap, name, 1, {})
     durability = Durability(replication_factor=1, min_insync_replicas=1, brokers=1)
     plans = [TopicPlan(name, 2), TopicPlan(f"{kafka_namespace.topic_prefix}new", 2)]
-    assert create_topics(client, plans, durability, 30) == [name]
+    assert create_topics(admin_client(kafka_bootstrap), plans, durability, 30) == [name]
