@@ -393,7 +393,7 @@ def _jsonable_value(value: Any) -> Any:
         return value
     if kind is tuple or kind is list:
         return [_jsonable_value(v) for v in value]
-    if isinstance(value, str | int | float) or value is None:
+    if isinstance(value, str | int | float):  # subclasses, such as the enums
         return value
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")

@@ -11,8 +11,7 @@ A fill that moves a position the book holds (without closing it) is applied to t
 the same O(T) update an order's incremental VaR makes, at the mark the book holds the symbol
 at; one that opens a position adds the symbol's column at its last price, as a rebuild would
 (only in the base currency, and not under Monte Carlo); a fill that closes a position, or
-moves foreign cash, drops the book.
-A book is rebuilt when the account's set of positions or its foreign cash change,
+moves foreign cash, drops the book, so it is rebuilt at its next use. It is rebuilt too
 when a held symbol's return window or that of an FX pair it converts through changes (a new
 bar), when the instrument master changes, when a rate the book lacked arrives, or when it is
 older than REDFIRE_SNAPSHOT_INTERVAL (to re-mark prices and rates).
@@ -114,7 +113,7 @@ class AccountBooks:
                 return False  # not held as one column at a mark: rebuild
             held = cached.quantities.get(symbol, 0.0)
             if held == 0.0:
-                if not self._open(cached, account, symbol, delta_qty):
+                if not self._open(cached, book, account, symbol, delta_qty):
                     return False
                 continue
             mark = book.exposure(symbol) / held  # price (in base currency) it is held at
@@ -123,7 +122,14 @@ class AccountBooks:
             cached.quantities[symbol] = held + delta_qty
         return True
 
-    def _open(self, cached: CachedBook, account: AccountAggregate, symbol: str, qty: float) -> bool:
+    def _open(
+        self,
+        cached: CachedBook,
+        book: RiskBook,
+        account: AccountAggregate,
+        symbol: str,
+        qty: float,
+    ) -> bool:
         """Add a newly held symbol to the book as a rebuild would hold it; False when it cannot.
 
         At the last price, with the window (or proxy) that a rebuild, and the pre-trade
@@ -131,12 +137,10 @@ class AccountBooks:
         and a deterministic method: a foreign column needs its rate's returns, and Monte
         Carlo draws its scenarios anew at each build.
         """
-        book = cached.book
         market = self.market
         price = market.last_price(symbol)
         if (
-            isinstance(book, InsufficientHistory)
-            or self.config.method is VaRMethod.MONTECARLO
+            self.config.method is VaRMethod.MONTECARLO
             or price is None
             or market.currency_of(symbol) != account.base
         ):
