@@ -28,6 +28,10 @@ DUPLICATES = Counter("redfire_duplicates_total", "Records ignored as already see
 TICK_OUTCOMES = Counter(
     "redfire_ticks_total", "Ticks by bar outcome (applied, new_bar, late, duplicate…)", ["status"]
 )
+ROCKSDB_MEMTABLES = Gauge(
+    "redfire_rocksdb_memtable_bytes",
+    "Bytes all RocksDB memtables of the worker hold (bounded by REDFIRE_ROCKSDB_MEMORY_MB)",
+)
 VAR = Gauge("redfire_var", "Latest VaR by account (top accounts only)", ["account", "confidence"])
 ES = Gauge("redfire_es", "Latest expected shortfall by account", ["account", "confidence"])
 ALERTS = Counter(

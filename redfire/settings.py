@@ -75,8 +75,11 @@ class Settings(BaseSettings):
     store: str = "rocksdb://"
     datadir: Path = Path("var/redfire")
     # faust's RocksDB defaults (64 MB x 3 memtables and a 2 GB block cache per table
-    # partition) let resident memory grow for a long time; these bound it.
+    # partition) let resident memory grow for a long time; these bound it. A memtable
+    # is at most rocksdb_write_buffer_mb; all the worker's memtables together at most
+    # rocksdb_memory_mb (past it, a write flushes its database's memtable); one block cache.
     rocksdb_write_buffer_mb: int = Field(default=4, ge=1)
+    rocksdb_memory_mb: int = Field(default=16, ge=1)
     rocksdb_block_cache_mb: int = Field(default=8, ge=1)
     processing_guarantee: str = "at_least_once"
     # Consumer group timing. The session (10 s, aiokafka's default) decides how soon a

@@ -19,8 +19,8 @@ from redfire.state.durable import DurableTable
 from redfire.state.worker import StateTables
 from redfire.streams.partitioning import partition_for
 from redfire.tables.faust_store import FaustPartitionStore
+from redfire.tables.rocksdb_memory import MB, RocksDBMemory
 
-MB = 1024 * 1024
 ChangelogCallback = Callable[[EventT[Any]], Awaitable[None]]
 
 
@@ -54,6 +54,7 @@ def build_table(
     *,
     global_: bool = False,
     topic_configs: dict[str, Any] | None = None,
+    memory: RocksDBMemory | None = None,
 ) -> DurableTable:
     """Declare one faust table and return the engine's handle on it."""
     partitions = settings.partitions
@@ -70,6 +71,8 @@ def build_table(
         extra_topic_configs=topic_configs,
         options=rocksdb_options(settings),
     )
+    if memory is not None:
+        memory.share_with(table)
     # Keys go to the changelog as plain UTF-8 (faust would JSON-quote a str key), so
     # a key hashes to the same partition as on the input topics: table_route then
     # reaches the owning worker, and tools can seed a table's changelog.
@@ -88,8 +91,10 @@ def build_tables(app: AppT, settings: Settings) -> StateTables:
         "retention.ms": str(int(settings.seen_retention_s * 1000)),
     }
 
+    memory = RocksDBMemory(settings) if settings.store.startswith("rocksdb://") else None
+
     def table(name: str, help_: str, **kwargs: Any) -> DurableTable:
-        return build_table(app, settings, name, help_, **kwargs)
+        return build_table(app, settings, name, help_, memory=memory, **kwargs)
 
     return StateTables(
         accounts=table("accounts", "account → cash, equity marks, trading state, watermarks"),
