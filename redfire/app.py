@@ -78,11 +78,14 @@ class RedFireApp(faust.App):
     """The faust App, which creates and checks its topics before it consumes."""
 
     redfire_settings: Settings
+    heap: Heap | None = None
 
     async def on_first_start(self) -> None:
         """Create missing topics; refuse to start on a partition mismatch."""
         # faust creates only the last level of the data directory.
         Path(self.conf.datadir).mkdir(parents=True, exist_ok=True)
+        if self.heap is not None:
+            self.heap.freeze()  # the imports' heap, before the first rebalance's collections
         await super().on_first_start()
         if not self.client_only:
             await prepare_cluster(self, self.redfire_settings)
@@ -262,6 +265,7 @@ def build_engine(settings: Settings) -> Engine:
     desks = Desks.build(context)
     register_agents(app, topics, desks, context)
     engine = Engine(settings, app, topics, state, context, desks, Heap(settings.gc_freeze_s))
+    app.heap = engine.heap
     register_lifecycle(engine)
     register_timers(engine)
     register_views(engine)
@@ -286,10 +290,11 @@ def register_lifecycle(engine: Engine) -> None:
     keep_standby_records_on_resume(app)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-    def forget(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    def forget(sender: Any, revoked: Any = None, *args: Any, signal: Any, **kwargs: Any) -> None:
         state.on_revoked()
         engine.desks.forget()
-        engine.heap.unfreeze()  # what was dropped is collected as usual
+        if revoked:  # the first join revokes nothing, and nothing was loaded to drop
+            engine.heap.refreeze()  # what was dropped is collected, the rest frozen again
 
 
 def register_timers(engine: Engine) -> None:

@@ -6,8 +6,9 @@ memtables and block cache. A bound per database still lets a long-running
 worker grow by the sum of them: tables written slowly fill their memtables
 for hours before the first flush. Here all databases share one write buffer
 manager (once their total passes the budget, the next write to a database
-flushes that database's memtable) and one block cache; RocksDB's documented way to cap a process with
-many databases (Kafka Streams bounds its stores the same way).
+flushes that database's memtable) and one block cache: RocksDB's documented
+way to cap a process with many databases (Kafka Streams bounds its stores
+the same way).
 """
 
 from __future__ import annotations
