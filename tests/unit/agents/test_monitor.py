@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redfire.agents.monitor import STEPS
+from redfire.agents.monitor import STEPS, step_of
 from tests.support.engine import build_engine
 
 T0 = 1_700_000_000_000
@@ -111,21 +111,31 @@ def test_snapshots_carry_the_live_var_and_es_backtest() -> None:
     assert stored is not None and len(stored["scored"]) == last["backtest_bars"]
 
 
-def test_the_steps_of_a_pass_monitor_each_partition_once() -> None:
+def test_the_steps_of_a_pass_monitor_each_account_once_and_publish_each_partition_once() -> None:
     engine = build_engine(partitions=8)
     names = [f"ACC{i}" for i in range(40)]
     for i, name in enumerate(names):
         cash = {"cash": 1000 + i}
         command = {"command_id": f"c{i}", "command": "SET_CASH", "account": name, "payload": cash}
         engine.commands({**command, "ts": T0})
-    seen: list[set[int]] = []
+    monitored: list[str] = []
     for step in range(STEPS):
         before = len(engine.producer.on(engine.names.risk_metrics))
+        firm_before = len(engine.producer.on(engine.names.firm_exposures))
         engine.run(engine.desks.monitor.run_step(step))
-        snapshots = engine.producer.on(engine.names.risk_metrics)[before:]
-        seen.append({engine.state.partition_of(s["account"]) for s in snapshots})
-        assert all(partition % STEPS == step for partition in seen[-1])
-    assert set().union(*seen) == {engine.state.partition_of(name) for name in names}
-    assert sorted(s["account"] for s in engine.producer.on(engine.names.risk_metrics)) == sorted(
-        names
-    )
+        accounts = [s["account"] for s in engine.producer.on(engine.names.risk_metrics)[before:]]
+        assert all(step_of(name) == step for name in accounts)
+        monitored += accounts
+        published = engine.producer.on(engine.names.firm_exposures)[firm_before:]
+        assert all(part["partition"] % STEPS == step for part in published)
+    assert sorted(monitored) == sorted(names)
+    assert len({step_of(name) for name in names}) > 1  # the accounts do spread over steps
+    # A partition publishes its totals at its own step: in the first pass before some of
+    # its accounts had a snapshot; in every later pass once, with every account.
+    firm_before = len(engine.producer.on(engine.names.firm_exposures))
+    for step in range(STEPS):
+        engine.run(engine.desks.monitor.run_step(step))
+    firm = engine.producer.on(engine.names.firm_exposures)[firm_before:]
+    owned = {engine.state.partition_of(name) for name in names}
+    assert sorted(part["partition"] for part in firm) == sorted(owned)
+    assert sum(part["accounts"] for part in firm) == len(names)
