@@ -90,6 +90,13 @@ class RedFireApp(faust.App):
         if not self.client_only:
             await prepare_cluster(self, self.redfire_settings)
 
+    async def on_stop(self) -> None:
+        """Freeze the heap first: faust's RocksDB store runs a full collection per table as
+        it stops (15 walks of the whole state otherwise, 40 ms each at a bench worker's)."""
+        if self.heap is not None:
+            self.heap.freeze()
+        await super().on_stop()
+
 
 def quiet_hot_loggers() -> None:
     """Keep per-message debug logging of aiokafka and faust off in workers.
@@ -281,7 +288,8 @@ def register_lifecycle(engine: Engine) -> None:
         accounts = {tp.partition for tp in actives if tp.topic == names.orders}
         symbols = {tp.partition for tp in actives if tp.topic == names.ticks}
         state.on_recovered(accounts, symbols)
-        shorten_fetch_wait(app, engine.settings.fetch_max_wait_ms)
+        settings = engine.settings
+        shorten_fetch_wait(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
         await pause_written_changelogs(app)
         engine.heap.freeze_soon()  # the state just loaded lives as long as its partitions
 

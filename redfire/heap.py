@@ -18,7 +18,8 @@ unfreezes everything and collects once, so the state it drops is not kept
 for the life of the process, then freezes the rest again. The heap the
 imports built is frozen when the worker starts, before it joins its group:
 faust's RocksDB store runs a full collection per table on every rebalance
-(15 of 50-100 ms each at the first join otherwise). 0 turns freezing off
+(15 of 50-100 ms each at the first join otherwise), and again when the worker
+stops (the store runs them at shutdown too). 0 turns freezing off
 (CPython's own schedule, full walks included).
 """
 
