@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     # The longest a fetch waits at the broker for data (faust fixes 1.5 s): new orders
     # can wait behind a fetch that went out without their partition.
     fetch_max_wait_ms: int = Field(default=20, ge=1, le=1500)
+    # A fetch returns once it has this many bytes (or fetch_max_wait_ms passed): more
+    # records per fetch, fewer fetches and less CPU per event, each order a little later.
+    fetch_min_bytes: int = Field(default=1, ge=1, le=1_048_576)
     # Collect and freeze the worker's long-lived objects this often (redfire.heap), so
     # no garbage collection walks the whole state while orders wait; 0 = off.
     gc_freeze_s: float = Field(default=10.0, ge=0)

@@ -10,7 +10,8 @@ from typing import Any
 from aiokafka import TopicPartition
 from faust.types import TP
 
-from redfire.streams.fetching import pause_written_changelogs
+from redfire.settings import Settings
+from redfire.streams.fetching import pause_written_changelogs, shorten_fetch_wait
 
 
 class KafkaConsumer:
@@ -58,3 +59,15 @@ def test_nothing_to_pause_calls_nothing() -> None:
     app = app_with(paused={TP("orders", 0)}, assigned={TP("orders", 0)})
     asyncio.run(pause_written_changelogs(app))
     assert app.consumer._thread.calls == 0
+
+
+def test_the_fetch_wait_and_minimum_reach_aiokafkas_fetcher() -> None:
+    settings = Settings(fetch_max_wait_ms=5, fetch_min_bytes=8192)
+    app = app_with(paused=set(), assigned=set())
+    fetcher = SimpleNamespace(_fetch_max_wait_ms=1500, _fetch_min_bytes=1)
+    app.consumer._thread._consumer._fetcher = fetcher
+
+    shorten_fetch_wait(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
+
+    assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (5, 8192)
+    assert Settings().fetch_min_bytes == 1  # aiokafka's own default: off unless asked for
