@@ -13,8 +13,10 @@ at; one that opens a position adds the symbol's column at its last price, as a r
 (only in the base currency, and not under Monte Carlo); a fill that closes a position, or
 moves foreign cash, drops the book, so it is rebuilt at its next use. It is rebuilt too
 when a held symbol's return window or that of an FX pair it converts through changes (a new
-bar), when the instrument master changes, when a rate the book lacked arrives, or when it is
-older than REDFIRE_SNAPSHOT_INTERVAL (to re-mark prices and rates).
+bar), when the instrument master changes, when a rate the book lacked arrives, or when its
+stamp is more than REDFIRE_SNAPSHOT_INTERVAL from the caller's time: older, to re-mark prices
+and rates; later, as a wall-clock stamp is against a replayed order (a stamp a little later,
+the monitor's against an order under way, marks at newer prices and serves).
 """
 
 from __future__ import annotations
@@ -184,9 +186,12 @@ class AccountBooks:
         return funded
 
     def _fresh(self, cached: CachedBook, account: AccountAggregate, now_ms: int) -> bool:
-        # A book stamped later than this order (e.g. built for a what-if at wall-clock
-        # time during a replay) is as stale as an old one.
-        if not 0 <= now_ms - cached.built_ms <= self.max_age_ms:
+        # A book stamped a little later than this order (the monitor builds at the wall
+        # clock; an order already under way carries its own, earlier, time) marks at
+        # newer prices than the order's: it serves. One stamped more than the maximum
+        # age later (e.g. at wall-clock time during a replay of old orders) is as stale
+        # as one that old.
+        if abs(now_ms - cached.built_ms) > self.max_age_ms:
             return False
         if cached.versions.keys() != account.quantities.keys():
             return False

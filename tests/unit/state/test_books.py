@@ -113,3 +113,18 @@ def test_closing_a_position_rebuilds_the_book() -> None:
     assert closed is not first
     assert set(closed.book.exposures()) == {"JPM"}  # type: ignore[union-attr]
     assert isinstance(closed, CachedBook)
+
+
+def test_a_book_serves_within_its_age_either_side_of_its_stamp() -> None:
+    state = state_with_windows()
+    account = state.account("ACC-001")
+    hold(account, "AAPL", 100)
+    max_age = state.books.max_age_ms
+    built = state.books.cached(account, NOW)  # as the monitor does, at the wall clock
+
+    assert state.books.cached(account, NOW - 3) is built  # an order sent just before
+    assert state.books.cached(account, NOW + max_age) is built
+    late = state.books.cached(account, NOW + max_age + 1)
+    assert late is not built  # too old: re-marked
+    replayed = state.books.cached(account, NOW - 2)  # an old order replayed after it
+    assert replayed is not late  # stamped more than the age later: rebuilt
