@@ -36,6 +36,8 @@ class SharedMemoryOptions(RocksDBOptions):
             block_cache_compressed_size=base.block_cache_compressed_size,
             bloom_filter_size=base.bloom_filter_size,
             use_rocksdict=True,
+            ttl=base.ttl,
+            **base.extra_options,
         )
         self.write_buffers = write_buffers
         self.block_cache = block_cache

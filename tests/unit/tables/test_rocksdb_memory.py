@@ -94,3 +94,13 @@ def test_a_memory_store_worker_builds_no_rocksdb_budget(tmp_path: Path) -> None:
 
     assert tables
     assert all(not hasattr(table.data, "rocksdb_options") for table in tables)
+
+
+def test_the_shared_options_keep_every_option_of_the_table(tmp_path: Path) -> None:
+    memory = RocksDBMemory(settings(tmp_path))
+    base = RocksDBOptions(write_buffer_size=WRITE_BUFFER, max_write_buffer_number=3, ttl=60)
+
+    shared = SharedMemoryOptions(base, memory.write_buffers, memory.block_cache)
+
+    kept = ("write_buffer_size", "max_write_buffer_number", "ttl", "bloom_filter_size")
+    assert [getattr(shared, name) for name in kept] == [getattr(base, name) for name in kept]
