@@ -13,6 +13,7 @@ from redfire.heap import Heap
 
 @pytest.fixture
 def heap() -> Iterator[Heap]:
+    gc.unfreeze()  # whatever an earlier test froze: each test counts from nothing frozen
     heap = Heap(freeze_interval_s=10.0)
     heap.install()
     try:
@@ -97,6 +98,7 @@ def test_a_freeze_is_due_after_the_interval_a_slow_full_collection_or_a_recovery
 
 
 def test_zero_turns_freezing_off() -> None:
+    gc.unfreeze()
     heap = Heap(freeze_interval_s=0)
     heap.freeze()
     assert not heap.enabled
