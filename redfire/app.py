@@ -43,7 +43,7 @@ from redfire.state.pruner import Pruner
 from redfire.state.unit import Delivered, StaleUnit
 from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.durability import faust_durability_options, prepare_cluster
-from redfire.streams.fetching import pause_written_changelogs, shorten_fetch_wait
+from redfire.streams.fetching import pause_written_changelogs, set_fetch_limits
 from redfire.streams.sensor import install_sensor
 from redfire.streams.topics import Topics, build_topics
 from redfire.tables.definitions import build_tables
@@ -289,7 +289,7 @@ def register_lifecycle(engine: Engine) -> None:
         symbols = {tp.partition for tp in actives if tp.topic == names.ticks}
         state.on_recovered(accounts, symbols)
         settings = engine.settings
-        shorten_fetch_wait(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
+        set_fetch_limits(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
         await pause_written_changelogs(app)
         engine.heap.freeze_soon()  # the state just loaded lives as long as its partitions
 
@@ -309,7 +309,7 @@ def register_timers(engine: Engine) -> None:
     """The monitor pass, the price publisher and the event-loop lag probe."""
     app, settings, desks = engine.app, engine.settings, engine.desks
 
-    steps = itertools.cycle(range(MONITOR_STEPS))  # each partition once a tick, staggered
+    steps = itertools.cycle(range(MONITOR_STEPS))  # each account once a tick, staggered
 
     @app.timer(interval=settings.monitor_tick_s / MONITOR_STEPS, name="redfire.monitor")  # type: ignore[untyped-decorator]
     async def monitor_step() -> None:

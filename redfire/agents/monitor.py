@@ -239,21 +239,23 @@ class Monitor:
         totals = PartitionTotals(partition, now)
         uow = self.ctx.unit()
         epoch = self.state.epoch
+        # A partition's totals go to the firm stage once a pass: at its own step.
+        publish = step is None or partition % STEPS == step
         slice_start = time.perf_counter_ns()
         for account in self.state.accounts_on(partition):
             mine = step is None or step_of(account.name) == step
             if mine and self.due(account, now):
                 await self.monitor_account(account, now, uow)
-            if account.last_snapshot is not None:
+            if publish and account.last_snapshot is not None:
                 totals.snapshots.append(account.last_snapshot)
-            if account.order_summary is not None:
+            if publish and account.order_summary is not None:
                 totals.order_summaries.append(account.order_summary)
             if time.perf_counter_ns() - slice_start > self.slice_ns:
                 await asyncio.sleep(0)
                 slice_start = time.perf_counter_ns()
                 if self.state.epoch != epoch:
                     return  # partitions moved while we yielded: the owner's next pass redoes it
-        if totals.snapshots and (step is None or partition % STEPS == step):
+        if totals.snapshots:
             await uow.emit(
                 self.ctx.names.firm_exposures,
                 FIRM.encode(),

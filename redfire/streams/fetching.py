@@ -45,8 +45,8 @@ def consumer_thread(app: AppT) -> tuple[Any, Any] | None:
     return thread, kafka
 
 
-def shorten_fetch_wait(app: AppT, wait_ms: int, min_bytes: int = 1) -> None:
-    """Hold no fetch at the broker longer than ``wait_ms``, or once it has ``min_bytes``."""
+def set_fetch_limits(app: AppT, wait_ms: int, min_bytes: int = 1) -> None:
+    """Hold no fetch at the broker longer than ``wait_ms``, nor once it has ``min_bytes``."""
     found = consumer_thread(app)
     if found is not None:
         fetcher = found[1]._fetcher

@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 from faust.types import TP
 
 from redfire.settings import Settings
-from redfire.streams.fetching import pause_written_changelogs, shorten_fetch_wait
+from redfire.streams.fetching import pause_written_changelogs, set_fetch_limits
 
 
 class KafkaConsumer:
@@ -67,7 +67,7 @@ def test_the_fetch_wait_and_minimum_reach_aiokafkas_fetcher() -> None:
     fetcher = SimpleNamespace(_fetch_max_wait_ms=1500, _fetch_min_bytes=1)
     app.consumer._thread._consumer._fetcher = fetcher
 
-    shorten_fetch_wait(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
+    set_fetch_limits(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
 
     assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (5, 8192)
     assert Settings().fetch_min_bytes == 1  # aiokafka's own default: off unless asked for
