@@ -228,7 +228,8 @@ class Monitor:
 
     async def run_step(self, step: int) -> None:
         """Monitor one step of a pass: the accounts with ``step_of(name) == step`` of every
-        owned partition; the partitions with ``partition % STEPS == step`` publish their totals.
+        owned partition. A partition publishes its totals when one of them was snapshot, and
+        at its own step (``partition % STEPS == step``) in any case.
         """
         for partition in sorted(self.state.account_partitions):
             await self.monitor_partition(partition, step)
@@ -239,23 +240,26 @@ class Monitor:
         totals = PartitionTotals(partition, now)
         uow = self.ctx.unit()
         epoch = self.state.epoch
-        # A partition's totals go to the firm stage once a pass: at its own step.
+        # A partition's totals go to the firm stage whenever a step snapshots one of its
+        # accounts (so the firm's part is as fresh as the account's), and once a pass at
+        # its own step even when none was due.
         publish = step is None or partition % STEPS == step
         slice_start = time.perf_counter_ns()
         for account in self.state.accounts_on(partition):
             mine = step is None or step_of(account.name) == step
             if mine and self.due(account, now):
                 await self.monitor_account(account, now, uow)
-            if publish and account.last_snapshot is not None:
+                publish = True
+            if account.last_snapshot is not None:
                 totals.snapshots.append(account.last_snapshot)
-            if publish and account.order_summary is not None:
+            if account.order_summary is not None:
                 totals.order_summaries.append(account.order_summary)
             if time.perf_counter_ns() - slice_start > self.slice_ns:
                 await asyncio.sleep(0)
                 slice_start = time.perf_counter_ns()
                 if self.state.epoch != epoch:
                     return  # partitions moved while we yielded: the owner's next pass redoes it
-        if totals.snapshots:
+        if publish and totals.snapshots:
             await uow.emit(
                 self.ctx.names.firm_exposures,
                 FIRM.encode(),
