@@ -69,7 +69,8 @@ def test_the_shared_budget_flushes_memtables_no_single_database_would(tmp_path: 
     eventually(lambda: no_flush_pending(alone + shared), timeout=30)
 
     assert memtables(alone) > DATABASES * WRITTEN  # nothing flushed: 6 × 1.5 MB held
-    assert memtables(shared) <= memory.budget + WRITE_BUFFER
+    # Flushes run on RocksDB's background threads, later under load: poll for the bound.
+    eventually(lambda: memtables(shared) <= memory.budget + WRITE_BUFFER, timeout=60)
     assert memory.usage() <= memory.budget + WRITE_BUFFER
     assert REGISTRY.get_sample_value("redfire_rocksdb_memtable_bytes") == memory.usage()
     for database in alone + shared:
