@@ -288,10 +288,12 @@ def test_component_var_sums_to_var99_and_reports_add_up(
     assert report["summary"]["available_buying_power"] == pytest.approx(cash - spent - reserved)
     assert report["risk"]["var_99"] == pytest.approx(body["var_99"], rel=1e-9)
 
-    # The firm's report, once the firm stage has this account's part.
+    # The firm's report, once the firm stage has this account's part after the fill: the
+    # part before it has the same two live orders and two positions, 4 AAPL short.
     firm = eventually(
         lambda: (
             (r := http_json(worker, "/report"))["orders"]["total_active_orders"] == len(live)
+            and r["orders"]["partially_filled_orders"] == 1
             and r["positions"]["total_positions"] == 2
             and r
         ),
