@@ -4,11 +4,14 @@ Any worker can serve the page for every account because the data comes from the 
 topics, not from the tables a worker owns: a :class:`OutputReader` in the worker process
 reads ``risk_metrics``, ``risk_alerts`` and ``order_decisions`` with its own group-less
 aiokafka consumer (all partitions, starting a short backlog before the end, JSON or Avro),
-and hands each record to the :class:`LiveHub`. The hub keeps a small recent buffer (the
-latest snapshot per account, the last snapshots for the VaR chart, the last alerts and
-decisions) for a page that just connected, and fans every message out to the connected
-clients through bounded queues: a client that falls ``live_client_queue`` messages behind is
-dropped (close code 1013), so a slow browser never slows the engine or the other clients.
+and hands each record to the :class:`LiveHub`. It reads only while a client is connected
+(and ``IDLE_S`` after the last one leaves): decoding every decision and snapshot of the
+whole firm on the worker's event loop cost 2–3% of the worker's CPU with nobody watching.
+The hub keeps a small recent buffer (the latest snapshot per account, the last snapshots
+for the VaR chart, the last alerts and decisions) for a page that just connected, and fans
+every message out to the connected clients through bounded queues: a client that falls
+``live_client_queue`` messages behind is dropped (close code 1013), so a slow browser never
+slows the engine or the other clients.
 
 faust web's aiohttp driver hands views the aiohttp request itself, so a view serves a
 WebSocket the aiohttp way: build an ``aiohttp.web.WebSocketResponse``, ``prepare`` it on
@@ -24,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,6 +77,10 @@ STATIC_TYPES: Final[Mapping[str, str]] = {
 SOCKET_HEARTBEAT_S: Final = 20.0
 TOPIC_WAIT_S: Final = 2.0
 RECONNECT_S: Final = 5.0
+# The reader stops this long after the last client left (a reload reconnects at once).
+IDLE_S: Final = 60.0
+# How long the reader waits for records at a time: also how often it looks for clients.
+POLL_MS: Final = 1000
 
 
 def encode_message(message_type: MessageType, data: Mapping[str, Any]) -> str:
@@ -114,6 +122,14 @@ class RecentBuffer:
         latest = [self.latest[account] for account in sorted(self.latest)]
         return [*self.snapshots, *latest, *self.alerts, *self.decisions]
 
+    def clear(self) -> None:
+        """Forget everything (the reader stopped; it reads the backlog again when it starts)."""
+        self.latest.clear()
+        self.latest_ts.clear()
+        self.snapshots.clear()
+        self.alerts.clear()
+        self.decisions.clear()
+
 
 class Subscriber:
     """One connected client's bounded queue of encoded messages."""
@@ -148,6 +164,9 @@ class LiveHub:
         self.subscribers: set[Subscriber] = set()
         self.published = 0
         self.dropped_clients = 0
+        # Set while a client is connected: the reader runs then.
+        self.watched = asyncio.Event()
+        self.last_left = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LiveHub:
@@ -172,11 +191,23 @@ class LiveHub:
         """
         subscriber = Subscriber(self.client_queue)
         self.subscribers.add(subscriber)
+        self.watched.set()
         return subscriber, self.buffer.replay()
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         """Forget a client that went away."""
         self.subscribers.discard(subscriber)
+        self._check_watched()
+
+    def _check_watched(self) -> None:
+        if not self.subscribers and self.watched.is_set():
+            self.watched.clear()
+            self.last_left = time.monotonic()
+
+    def idle_for(self) -> float:
+        """Return how long no client has been connected (0 while one is)."""
+        self._check_watched()  # a lagging client dropped by ``publish`` left too
+        return 0.0 if self.watched.is_set() else time.monotonic() - self.last_left
 
 
 # --- reading the output topics -------------------------------------------------------------
@@ -217,13 +248,18 @@ class OutputReader:
         return max(1, -(-kept // max(1, partitions)))
 
     async def run(self) -> None:
-        """Consume until cancelled (the worker stopping); reconnect after a Kafka failure."""
+        """Consume while clients are connected, until cancelled (the worker stopping);
+        reconnect after a Kafka failure."""
         while True:
+            await self.hub.watched.wait()
             try:
                 await self._consume()
             except (KafkaError, OSError) as exc:  # the page goes quiet; the engine goes on
                 log.warning("live page reader: %r; reconnecting in %gs", exc, RECONNECT_S)
                 await asyncio.sleep(RECONNECT_S)
+            finally:
+                # Stopped: what it buffered goes stale; the next start reads the backlog again.
+                self.hub.buffer.clear()
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -238,8 +274,8 @@ class OutputReader:
         await consumer.start()
         try:
             await self._assign(consumer)
-            while True:
-                batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
+            while self.hub.idle_for() < IDLE_S:
+                batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=1000)
                 for partition, messages in batch.items():
                     for message in messages:
                         self.handle(partition.topic, message.value)

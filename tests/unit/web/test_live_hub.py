@@ -87,6 +87,32 @@ def test_subscribe_returns_what_was_buffered() -> None:
     assert subscriber.queue.empty()
 
 
+def test_the_hub_is_watched_while_a_client_is_connected() -> None:
+    hub = LiveHub(client_queue=2, recent=10, snapshot_history=10)
+    assert not hub.watched.is_set() and hub.idle_for() > 0  # the reader waits
+    first, _ = hub.subscribe()
+    second, _ = hub.subscribe()
+    assert hub.watched.is_set() and hub.idle_for() == 0.0
+    hub.unsubscribe(first)
+    assert hub.watched.is_set()  # one client is still there
+    for n in range(3):  # the second never reads: dropped, and nobody is left
+        hub.publish("decision", {"n": n})
+    assert second.dropped
+    assert hub.idle_for() >= 0.0 and not hub.watched.is_set()
+
+
+def test_a_cleared_buffer_replays_nothing() -> None:
+    hub = LiveHub(client_queue=10, recent=10, snapshot_history=10)
+    hub.publish("snapshot", snapshot("A", 1))
+    hub.publish("decision", {"order_id": "o"})
+    hub.buffer.clear()  # the reader stopped: it reads the backlog again when it starts
+    _, replay = hub.subscribe()
+    assert replay == []
+    hub.publish("snapshot", snapshot("A", 2))
+    _, replay = hub.subscribe()
+    assert [json.loads(m)["data"]["ts"] for m in replay] == [2, 2]
+
+
 def sample_snapshot() -> RiskSnapshot:
     return RiskSnapshot(
         account="ACC1",
