@@ -44,6 +44,7 @@ from redfire.state.unit import Delivered, StaleUnit
 from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.durability import faust_durability_options, prepare_cluster
 from redfire.streams.fetching import pause_written_changelogs, set_fetch_limits
+from redfire.streams.linger import AdaptiveLinger
 from redfire.streams.sensor import install_sensor
 from redfire.streams.topics import Topics, build_topics
 from redfire.tables.definitions import build_tables
@@ -144,12 +145,15 @@ def create_faust_app(settings: Settings) -> RedFireApp:
 class FaustProducer:
     """The engine's producer: faust's (transactional under exactly_once) aiokafka producer."""
 
-    def __init__(self, app: AppT) -> None:
+    def __init__(self, app: AppT, linger: AdaptiveLinger | None = None) -> None:
         self.app = app
+        self.linger = linger if linger is not None and linger.enabled else None
 
     async def send(
         self, topic: str, key: bytes | None, value: bytes | None, partition: int | None
     ) -> Awaitable[Delivered]:
+        if self.linger is not None:
+            self.linger.sent()
         future: Awaitable[Delivered] = await self.app.producer.send(
             topic, key, value, partition, None, None
         )
@@ -268,7 +272,13 @@ def build_engine(settings: Settings) -> Engine:
     app = create_faust_app(settings)
     topics = build_topics(app, settings)
     state = build_state(settings, build_tables(app, settings))
-    context = AgentContext(settings, state, FaustProducer(app), topics.names)
+    linger = AdaptiveLinger(
+        app,
+        settings.producer_linger_ms,
+        settings.producer_busy_linger_ms,
+        settings.producer_busy_rate,
+    )
+    context = AgentContext(settings, state, FaustProducer(app, linger), topics.names)
     desks = Desks.build(context)
     register_agents(app, topics, desks, context)
     engine = Engine(settings, app, topics, state, context, desks, Heap(settings.gc_freeze_s))

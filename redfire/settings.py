@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # A millisecond of linger lets one produce request carry the changelog writes and
     # outputs of many events instead of one socket write each.
     producer_linger_ms: int = Field(default=1, ge=0)
+    # Above this many records a second (engine writes and outputs), batches linger this
+    # long instead: fewer, larger produce requests when the worker is busiest
+    # (``redfire.streams.linger``). Equal to the linger above: off.
+    producer_busy_linger_ms: int = Field(default=5, ge=0)
+    producer_busy_rate: float = Field(default=2500.0, gt=0)
     kafka_request_timeout_s: float = Field(default=30.0, gt=0)
     kafka_metadata_max_age_ms: int = Field(default=30_000, ge=1000)
     # Start-up metadata and admin requests (topic creation and checks) give up after this.
