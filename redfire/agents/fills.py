@@ -26,6 +26,7 @@ from dataclasses import replace
 from redfire import metrics
 from redfire.agents.context import AgentContext
 from redfire.agents.intake import Envelope, Intake
+from redfire.logs import ThrottledWarning
 from redfire.risk import lifecycle
 from redfire.risk.positions import apply_fill, to_decimal
 from redfire.risk.settlement import DayPosition, apply_fill_to_day
@@ -46,6 +47,9 @@ class FillDesk:
         self.ctx = ctx
         self.state = ctx.state
         self.intake: Intake[Fill] = Intake(ctx, codec.FILL, lambda fill: fill.account)
+        # Per fill, and counted by their metrics: logged at most once per interval each.
+        self.warn_unknown_order = ThrottledWarning(log)
+        self.warn_refused = ThrottledWarning(log)
 
     async def handle(self, envelopes: Sequence[Envelope]) -> Awaitable[None]:
         uow = self.ctx.unit()
@@ -122,7 +126,7 @@ class FillDesk:
         record = self.state.order_record(account, fill.order_id)
         if record is None or record.order is None:
             metrics.UNKNOWN_ORDER_FILLS.inc()
-            log.warning("fill %s for unknown order %s", fill.fill_id, fill.order_id)
+            self.warn_unknown_order("fill %s for unknown order %s", fill.fill_id, fill.order_id)
             return
         if record.fill_offset >= offset:
             return
@@ -130,7 +134,7 @@ class FillDesk:
         result = lifecycle.transition(record.order, event, fill.ts, qty=fill.qty)
         if isinstance(result, lifecycle.IllegalTransition):
             metrics.ILLEGAL_TRANSITIONS.labels(result.event.value).inc()
-            log.warning("fill %s refused by lifecycle: %s", fill.fill_id, result.message)
+            self.warn_refused("fill %s refused by lifecycle: %s", fill.fill_id, result.message)
             return
         order = result.order
         if order.order_type in (lifecycle.OrderType.IOC, lifecycle.OrderType.FOK):

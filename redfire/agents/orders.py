@@ -20,6 +20,7 @@ from redfire import metrics
 from redfire.agents.context import AgentContext
 from redfire.agents.intake import Envelope, Intake
 from redfire.agents.pretrade import PreTrade, Verdict
+from redfire.logs import ThrottledWarning
 from redfire.risk import lifecycle
 from redfire.risk.bars import parse_interval
 from redfire.risk.positions import ZERO, to_decimal
@@ -44,6 +45,9 @@ class OrderDesk:
         self.intake: Intake[OrderRequest] = Intake(ctx, codec.ORDER, lambda order: order.account)
         daily = parse_interval(ctx.settings.bar_interval) == DAY_MS
         self.pretrade = PreTrade(ctx.state, daily_bars=daily)
+        # Per request, and counted by their metrics: logged at most once per interval each.
+        self.warn_unknown_cancel = ThrottledWarning(log)
+        self.warn_refused = ThrottledWarning(log)
 
     async def handle(self, envelopes: Sequence[Envelope]) -> Awaitable[None]:
         uow = self.ctx.unit()
@@ -104,11 +108,11 @@ class OrderDesk:
         )
         decided = lifecycle.decide(created, True, order.ts, reference_price=verdict.reference_price)
         if isinstance(decided, lifecycle.IllegalTransition):
-            refuse(decided)
+            self.refuse(decided)
             return None
         opened = lifecycle.open_after_approval(decided.order, order.ts)
         if isinstance(opened, lifecycle.IllegalTransition):
-            refuse(opened)
+            self.refuse(opened)
             return decided.order
         return opened.order
 
@@ -137,7 +141,7 @@ class OrderDesk:
                 existing, lifecycle.OrderEvent.REPLACE, order.ts, qty=order.qty, price=order.price
             )
             if isinstance(result, lifecycle.IllegalTransition):
-                refuse(result)
+                self.refuse(result)
                 reasons = (Reason("lifecycle", f"order {order.order_id} cannot be replaced now"),)
             else:
                 changed = result.order
@@ -158,7 +162,7 @@ class OrderDesk:
         record = self.state.order_record(account, order.order_id)
         if record is None or record.order is None:
             metrics.ILLEGAL_TRANSITIONS.labels("CANCEL").inc()
-            log.warning("cancel for unknown order %s", order.order_id)
+            self.warn_unknown_cancel("cancel for unknown order %s", order.order_id)
             return
         self.apply_event(account, record, lifecycle.OrderEvent.CANCEL, order.ts, uow)
         account.touch()
@@ -184,7 +188,7 @@ class OrderDesk:
         assert record.order is not None
         result = lifecycle.transition(record.order, event, ts)
         if isinstance(result, lifecycle.IllegalTransition):
-            refuse(result)
+            self.refuse(result)
             return
         updated = replace(record, order=result.order)
         account.put_order(updated)
@@ -260,11 +264,10 @@ class OrderDesk:
         for reason in decision.reasons:
             metrics.REJECTIONS.labels(reason.check).inc()
 
-
-def refuse(result: lifecycle.IllegalTransition) -> None:
-    """Count and log a refused lifecycle transition."""
-    metrics.ILLEGAL_TRANSITIONS.labels(result.event.value).inc()
-    log.warning("order %s: %s", result.order_id, result.message)
+    def refuse(self, result: lifecycle.IllegalTransition) -> None:
+        """Count and log a refused lifecycle transition."""
+        metrics.ILLEGAL_TRANSITIONS.labels(result.event.value).inc()
+        self.warn_refused("order %s: %s", result.order_id, result.message)
 
 
 def decision_from_record(stored: dict[str, Any]) -> OrderDecision:
