@@ -44,6 +44,7 @@ from redfire.state.unit import Delivered, StaleUnit
 from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.durability import faust_durability_options, prepare_cluster
 from redfire.streams.fetching import pause_written_changelogs, set_fetch_limits
+from redfire.streams.handoff import install_fast_hand_off
 from redfire.streams.linger import AdaptiveLinger
 from redfire.streams.sensor import install_sensor
 from redfire.streams.topics import Topics, build_topics
@@ -300,6 +301,7 @@ def register_lifecycle(engine: Engine) -> None:
         state.on_recovered(accounts, symbols)
         settings = engine.settings
         set_fetch_limits(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
+        install_fast_hand_off(app)
         await pause_written_changelogs(app)
         engine.heap.freeze_soon()  # the state just loaded lives as long as its partitions
 
