@@ -67,12 +67,19 @@ class FastHandOff:
         suspend.close()  # never awaited: the shared interrupt task stands for it
         task = asyncio.ensure_future(callback)
         try:
-            await asyncio.wait((task, self.interrupt_task()), return_when=asyncio.FIRST_COMPLETED)
-            if task.done():
-                return WaitResults([callback], [task.result()], False)
-            if self.consumer._stopped.is_set() or self.consumer._crashed.is_set():
-                return WaitResults([], [], True)
-            return WaitResults([suspend], [None], False)
+            while True:
+                interrupt = self.interrupt_task()
+                await asyncio.wait((task, interrupt), return_when=asyncio.FIRST_COMPLETED)
+                if task.done():
+                    return WaitResults([callback], [task.result()], False)
+                if interrupt.cancelled():  # not by an event (the loop closing): wait again
+                    continue
+                ended: WaitResults = interrupt.result()
+                return (
+                    WaitResults([], [], True)
+                    if ended.stopped
+                    else WaitResults([suspend], [None], False)
+                )
         finally:
             if not task.done():
                 task.cancel()

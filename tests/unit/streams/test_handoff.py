@@ -115,3 +115,21 @@ def test_installing_twice_wraps_once() -> None:
     first = consumer.wait_first
     install_fast_hand_off(app)  # type: ignore[arg-type]
     assert consumer.wait_first == first
+
+
+async def test_a_cancelled_interrupt_task_is_replaced_and_the_callback_still_awaited() -> None:
+    consumer = consumer_with_hand_off()
+    hand_off = consumer.wait_first.__self__  # type: ignore[attr-defined]
+    release: asyncio.Future[str] = asyncio.Future()
+
+    async def slow() -> str:
+        return await release
+
+    waiting = asyncio.ensure_future(consumer.wait_first(slow(), consumer.suspend_flow.wait()))
+    await asyncio.sleep(0.01)
+    first = hand_off.interrupt
+    first.cancel()  # e.g. cancelled from outside, with no event set
+    await asyncio.sleep(0.01)
+    assert not waiting.done() and hand_off.interrupt is not first
+    release.set_result("late")
+    assert (await asyncio.wait_for(waiting, 5)).results == ["late"]
