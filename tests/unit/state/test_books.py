@@ -137,4 +137,3 @@ def test_a_book_is_re_marked_when_the_market_clock_moves_past_its_age() -> None:
     re_marked = state.books.cached(account)
     assert re_marked is not built
     assert re_marked.book.exposure("AAPL") == pytest.approx(19_100.0)
-
