@@ -180,7 +180,7 @@ class LiveHub:
         self.published += 1
         for subscriber in list(self.subscribers):
             if not subscriber.offer(encoded):
-                self.subscribers.discard(subscriber)
+                self.unsubscribe(subscriber)
                 self.dropped_clients += 1
                 log.warning("live page client dropped: %d messages behind", self.client_queue)
 
@@ -197,16 +197,12 @@ class LiveHub:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         """Forget a client that went away."""
         self.subscribers.discard(subscriber)
-        self._check_watched()
-
-    def _check_watched(self) -> None:
         if not self.subscribers and self.watched.is_set():
             self.watched.clear()
             self.last_left = time.monotonic()
 
     def idle_for(self) -> float:
         """Return how long no client has been connected (0 while one is)."""
-        self._check_watched()  # a lagging client dropped by ``publish`` left too
         return 0.0 if self.watched.is_set() else time.monotonic() - self.last_left
 
 
