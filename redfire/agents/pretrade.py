@@ -163,7 +163,7 @@ class PreTrade:
         if price is None or type(fx) is not Conversion:
             return VaRPair(None, None)
         books = self.state.books
-        cached = books.cached(account)
+        cached = books.cached(account, order.ts)
         book = cached.book
         if isinstance(book, InsufficientHistory):
             return VaRPair(None, None)

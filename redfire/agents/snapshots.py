@@ -201,7 +201,7 @@ class SnapshotBuilder:
         )
         drawdown = valuation.drawdown(equity, marks.high_water)
         daily = valuation.daily_pnl(equity, marks)
-        book = self.state.books.book(account)
+        book = self.state.books.book(account, now_ms)
         var = var_figures(book)
         backtest, backtest_changed = self.update_backtest(account, held, var)
         open_positions = [h for h in held if h.qty != 0]

@@ -13,13 +13,10 @@ at; one that opens a position adds the symbol's column at its last price, as a r
 (only in the base currency, and not under Monte Carlo); a fill that closes a position, or
 moves foreign cash, drops the book, so it is rebuilt at its next use. It is rebuilt too
 when a held symbol's return window or that of an FX pair it converts through changes (a new
-bar), when the instrument master changes, when a rate the book lacked arrives, or when the
-market's clock (the latest time a price was taken at) has moved more than
-REDFIRE_SNAPSHOT_INTERVAL past the book's marks, to re-mark prices and rates. Age is measured
-on that one clock, not the caller's: an order carries its event time and the monitor the wall
-clock, and comparing a book stamped by one with the other rebuilt it back and forth whenever
-the two were apart (a backlog, a replay). On one clock a replay makes the same books, and so
-the same decisions, however fast it runs; with no new prices there is nothing to re-mark.
+bar), when the instrument master changes, when a rate the book lacked arrives, or when its
+stamp is more than REDFIRE_SNAPSHOT_INTERVAL from the caller's time: older, to re-mark prices
+and rates; later, as a wall-clock stamp is against a replayed order (a stamp a little later,
+the monitor's against an order under way, marks at newer prices and serves).
 """
 
 from __future__ import annotations
@@ -53,8 +50,7 @@ FUNDED = "{symbol}|funded-in-{currency}"
 @dataclass(slots=True)
 class CachedBook:
     book: Book
-    # The market's price clock when the book was marked.
-    marked_ms: int
+    built_ms: int
     versions: dict[str, int]
     # The market's window generation when last found fresh: unchanged means no
     # window changed since, so the per-symbol comparison can be skipped.
@@ -91,19 +87,19 @@ class AccountBooks:
         # scenario column where they would take its return window.
         self.filters = filters
 
-    def book(self, account: AccountAggregate) -> Book:
+    def book(self, account: AccountAggregate, now_ms: int) -> Book:
         """Return the account's current book, rebuilding it only when stale."""
-        return self.cached(account).book
+        return self.cached(account, now_ms).book
 
-    def cached(self, account: AccountAggregate) -> CachedBook:
+    def cached(self, account: AccountAggregate, now_ms: int) -> CachedBook:
         """Return the account's cached book and what it was built from."""
         cached = account.book
         if isinstance(cached, CachedBook) and account.book_moves:
             if not self._move(cached, account, account.book_moves):
                 cached = None
             account.book_moves.clear()
-        if not isinstance(cached, CachedBook) or not self._fresh(cached, account):
-            cached = self._build(account)
+        if not isinstance(cached, CachedBook) or not self._fresh(cached, account, now_ms):
+            cached = self._build(account, now_ms)
             account.book = cached
         return cached
 
@@ -189,12 +185,17 @@ class AccountBooks:
         funded: FloatArray = np.asarray(asset[-rows:] - fx[-rows:], dtype=np.float64)
         return funded
 
-    def _fresh(self, cached: CachedBook, account: AccountAggregate) -> bool:
-        market = self.market
-        if market.price_clock_ms - cached.marked_ms > self.max_age_ms:
+    def _fresh(self, cached: CachedBook, account: AccountAggregate, now_ms: int) -> bool:
+        # A book stamped a little later than this order (the monitor builds at the wall
+        # clock; an order already under way carries its own, earlier, time) marks at
+        # newer prices than the order's: it serves. One stamped more than the maximum
+        # age later (e.g. at wall-clock time during a replay of old orders) is as stale
+        # as one that old.
+        if abs(now_ms - cached.built_ms) > self.max_age_ms:
             return False
         if cached.versions.keys() != account.quantities.keys():
             return False
+        market = self.market
         if cached.reference_generation != market.reference_generation:
             return False
         if not cached.complete and cached.fx_generation != market.fx_generation:
@@ -222,14 +223,14 @@ class AccountBooks:
         ]
         return value_in_base(account.cash_by_currency(), holdings, account.base, market.fx)
 
-    def _build(self, account: AccountAggregate) -> CachedBook:
+    def _build(self, account: AccountAggregate, now_ms: int) -> CachedBook:
         market = self.market
         valuation = self.valuation(account)
         versions = {s: market.window_version(s) for s in account.quantities}
         pairs = {p for c in valuation.conversions.values() for p in c.symbols()}
         cached = CachedBook(
             book=InsufficientHistory((), self.policy.min_window),
-            marked_ms=market.price_clock_ms,
+            built_ms=now_ms,
             versions=versions,
             generation=market.generation,
             pair_versions={p: market.window_version(p) for p in pairs},

@@ -109,10 +109,6 @@ class MarketState:
         self.window_capacity = window_capacity
         self.bar_interval_ms = bar_interval_ms
         self.prices: dict[str, PriceMark] = {}
-        # The latest time any price was taken at: the market's own clock. VaR books age on
-        # it (marks older than this by more than their maximum age are re-marked), so an
-        # order and the monitor, each with its own clock, agree on a book's age.
-        self.price_clock_ms = 0
         self.windows: dict[str, WindowMark] = {}
         # symbol → a number that changes whenever its window changes (VaR books
         # compare it to know they are stale); ``generation`` counts all changes.
@@ -259,7 +255,6 @@ class MarketState:
         if price_changed:
             price = self.prices[symbol] = PriceMark(tick.price, tick.ts, tick.bid, tick.ask)
             self._on_price(symbol, price)
-            self.price_clock_ms = max(self.price_clock_ms, tick.ts)
         mark = self.windows.get(symbol)
         window = mark.window if mark is not None else ReturnWindow.empty(self.window_capacity)
         if window.capacity != self.window_capacity:
@@ -287,7 +282,6 @@ class MarketState:
         if current is None or mark.ts >= current.ts:
             self.prices[symbol] = mark
             self._on_price(symbol, mark)
-            self.price_clock_ms = max(self.price_clock_ms, mark.ts)
 
     def mirror_window(self, symbol: str, raw: dict[str, Any] | None) -> None:
         """Apply a ``returns`` changelog value written by any worker (never backwards)."""

@@ -119,7 +119,7 @@ class RiskReader:
 
     def value(self, account: AccountAggregate, now: int) -> Valued:
         value = value_account(self.state, account)
-        book = self.state.books.book(account)
+        book = self.state.books.book(account, now)
         return Valued(value.held, value.equity, value.gross, value.net, book, value.cash.total)
 
     def usage(self, account: AccountAggregate, valued: Valued, now: int) -> Usage:

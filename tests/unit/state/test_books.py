@@ -1,5 +1,4 @@
-"""The VaR book cache: a fill moving a held position updates the cached book in place; the
-market's clock ages it."""
+"""The VaR book cache: a fill moving a held position updates the cached book in place."""
 
 from __future__ import annotations
 
@@ -45,12 +44,12 @@ def test_a_fill_in_a_held_symbol_moves_the_cached_book_as_a_rebuild_would() -> N
     account = state.account("ACC-001")
     hold(account, "AAPL", 100)
     hold(account, "MSFT", -40)
-    first = state.books.cached(account)
+    first = state.books.cached(account, NOW)
     hold(account, "AAPL", 350)  # a fill of 250 more
-    moved = state.books.cached(account)
+    moved = state.books.cached(account, NOW + 1)
     assert moved is first  # applied, not rebuilt
     account.drop_book()
-    rebuilt = state.books.cached(account)
+    rebuilt = state.books.cached(account, NOW + 1)
     assert rebuilt is not first
     assert moved.book.exposure("AAPL") == pytest.approx(rebuilt.book.exposure("AAPL"))
     assert moved.book.var() == pytest.approx(rebuilt.book.var(), rel=1e-12)
@@ -65,12 +64,12 @@ def test_opening_a_position_adds_its_column_as_a_rebuild_would(method: VaRMethod
     account = state.account("ACC-001")
     hold(account, "AAPL", 100)
     hold(account, "MSFT", -40)
-    first = state.books.cached(account)
+    first = state.books.cached(account, NOW)
     hold(account, "JPM", 30)  # a fill opens a position
-    opened = state.books.cached(account)
+    opened = state.books.cached(account, NOW + 1)
     assert opened is first  # applied, not rebuilt
     account.drop_book()
-    rebuilt = state.books.cached(account)
+    rebuilt = state.books.cached(account, NOW + 1)
     assert rebuilt is not first
     assert set(opened.book.symbols) == set(rebuilt.book.symbols) == {"AAPL", "MSFT", "JPM"}
     assert opened.book.exposure("JPM") == pytest.approx(rebuilt.book.exposure("JPM"))
@@ -81,12 +80,12 @@ def test_opening_a_position_adds_its_column_as_a_rebuild_would(method: VaRMethod
 def test_a_first_position_turns_the_empty_book_into_a_rebuilt_one() -> None:
     state = state_with_windows()
     account = state.account("ACC-001")
-    empty = state.books.cached(account)
+    empty = state.books.cached(account, NOW)
     hold(account, "AAPL", 100)
-    opened = state.books.cached(account)
+    opened = state.books.cached(account, NOW + 1)
     assert opened is empty
     account.drop_book()
-    rebuilt = state.books.cached(account)
+    rebuilt = state.books.cached(account, NOW + 1)
     assert opened.book.var() == pytest.approx(rebuilt.book.var(), rel=1e-12)
 
 
@@ -95,10 +94,10 @@ def test_opening_without_a_usable_window_rebuilds() -> None:
     state.market.prices["NEW"] = PriceMark(10.0, NOW)  # priced, but no history
     account = state.account("ACC-001")
     hold(account, "AAPL", 100)
-    first = state.books.cached(account)
+    first = state.books.cached(account, NOW)
     position = Position(to_decimal(5), to_decimal(10), to_decimal(0), to_decimal(0))
     account.set_position("NEW", PositionEntry(position))
-    after = state.books.cached(account)
+    after = state.books.cached(account, NOW + 1)
     assert after is not first
     assert isinstance(after.book, InsufficientHistory)
 
@@ -108,32 +107,24 @@ def test_closing_a_position_rebuilds_the_book() -> None:
     account = state.account("ACC-001")
     hold(account, "AAPL", 100)
     hold(account, "JPM", 10)
-    first = state.books.cached(account)
+    first = state.books.cached(account, NOW)
     hold(account, "AAPL", 0)  # closes one
-    closed = state.books.cached(account)
+    closed = state.books.cached(account, NOW + 2)
     assert closed is not first
     assert set(closed.book.exposures()) == {"JPM"}  # type: ignore[union-attr]
     assert isinstance(closed, CachedBook)
 
 
-def tick(state: WorkerState, symbol: str, price: float, ts: int) -> None:
-    state.market.mirror_price(symbol, PriceMark(price, ts).to_dict())
-
-
-def test_a_book_is_re_marked_when_the_market_clock_moves_past_its_age() -> None:
+def test_a_book_serves_within_its_age_either_side_of_its_stamp() -> None:
     state = state_with_windows()
     account = state.account("ACC-001")
     hold(account, "AAPL", 100)
     max_age = state.books.max_age_ms
-    tick(state, "AAPL", 190.0, NOW)
-    built = state.books.cached(account)
-    assert built.book.exposure("AAPL") == pytest.approx(19_000.0)
+    built = state.books.cached(account, NOW)  # as the monitor does, at the wall clock
 
-    tick(state, "MSFT", 411.0, NOW + max_age)  # any price moves the market's clock
-    tick(state, "AAPL", 191.0, NOW + max_age)
-    assert state.books.cached(account) is built  # marks not older than the age: serve
-
-    tick(state, "JPM", 151.0, NOW + max_age + 1)
-    re_marked = state.books.cached(account)
-    assert re_marked is not built
-    assert re_marked.book.exposure("AAPL") == pytest.approx(19_100.0)
+    assert state.books.cached(account, NOW - 3) is built  # an order sent just before
+    assert state.books.cached(account, NOW + max_age) is built
+    late = state.books.cached(account, NOW + max_age + 1)
+    assert late is not built  # too old: re-marked
+    replayed = state.books.cached(account, NOW - 2)  # an old order replayed after it
+    assert replayed is not late  # stamped more than the age later: rebuilt
