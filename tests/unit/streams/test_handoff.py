@@ -47,6 +47,44 @@ async def test_a_callback_that_finishes_is_waited_for_and_its_result_returned() 
     assert modes_own == [(consumer.suspend_flow,)]  # only the shared interrupt task's wait
 
 
+async def test_a_callback_that_does_not_wait_is_handed_over_within_the_call() -> None:
+    consumer = consumer_with_hand_off()
+    hand_off = consumer.wait_first.__self__  # type: ignore[attr-defined]
+    lock = asyncio.Lock()  # the conductor's: free, so taking it does not suspend
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=10)
+    others: list[str] = []
+    asyncio.get_running_loop().call_soon(others.append, "ran")
+
+    async def deliver() -> str:
+        async with lock:
+            await queue.put("order")
+        return "delivered"
+
+    call = deliver()
+    results = await consumer.wait_first(call, consumer.suspend_flow.wait())
+    assert results.results == ["delivered"] and results.done == [call]
+    assert queue.get_nowait() == "order"
+    assert others == []  # no trip round the loop: nothing else ran meanwhile
+    assert hand_off.interrupt is None  # and no task was made
+
+
+async def test_a_callback_suspended_on_a_full_queue_goes_on_when_it_drains() -> None:
+    consumer = consumer_with_hand_off()
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
+    queue.put_nowait("tick")
+
+    async def deliver() -> str:
+        await queue.put("order")
+        return "delivered"
+
+    waiting = asyncio.ensure_future(consumer.wait_first(deliver(), consumer.suspend_flow.wait()))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    assert queue.get_nowait() == "tick"
+    assert (await asyncio.wait_for(waiting, 5)).results == ["delivered"]
+    assert queue.get_nowait() == "order"
+
+
 async def test_a_blocked_callback_is_abandoned_when_the_flow_is_suspended() -> None:
     consumer = consumer_with_hand_off()
     cancelled = asyncio.Event()
