@@ -45,7 +45,7 @@ from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.durability import faust_durability_options, prepare_cluster
 from redfire.streams.fetching import pause_written_changelogs, set_fetch_limits
 from redfire.streams.handoff import install_fast_hand_off
-from redfire.streams.linger import AdaptiveLinger
+from redfire.streams.linger import AdaptiveLinger, send_held
 from redfire.streams.sensor import install_sensor
 from redfire.streams.topics import Topics, build_topics
 from redfire.tables.definitions import build_tables
@@ -159,6 +159,9 @@ class FaustProducer:
             topic, key, value, partition, None, None
         )
         return future
+
+    def send_now(self) -> None:
+        send_held(self.app)
 
 
 @dataclass

@@ -55,6 +55,7 @@ class OrderDesk:
             envelopes, uow, lambda order, _: self.on_order(order, time.perf_counter_ns(), uow)
         )
         delivered = await uow.flush()
+        uow.send_now()  # a decision waits for no linger (redfire.streams.linger)
         self.intake.publish_counts()
         return delivered
 

@@ -43,6 +43,9 @@ class Producer(Protocol):
         self, topic: str, key: bytes | None, value: bytes | None, partition: int | None
     ) -> Awaitable[Delivered]: ...
 
+    def send_now(self) -> None:
+        """Send the records enqueued so far without waiting out the producer's linger."""
+
 
 class DeliveryFailed(RuntimeError):
     """A record of this unit of work was not delivered: its inputs must not be acked."""
@@ -128,6 +131,10 @@ class UnitOfWork:
     ) -> None:
         """Send one output record now; it must be delivered before the batch is acked."""
         self._outputs.append(await self.producer.send(topic, key, value, partition))
+
+    def send_now(self) -> None:
+        """Send what this unit enqueued (and whatever else waits) without the linger."""
+        self.producer.send_now()
 
     async def commit(self) -> None:
         """Write every staged key once, then wait until everything is delivered.

@@ -11,6 +11,12 @@ records a second over the last window, ``busy_ms`` above it.
 
 aiokafka reads the linger when it opens a batch (``MessageAccumulator._linger_time``; no
 public setter), so a change applies from the next batch on.
+
+A decision need not wait out the linger at all: ``send_held`` closes the batches the
+producers hold and wakes their sender, as aiokafka's own ``flush_for_commit`` does, without
+waiting for the delivery. The order agent calls it after each of its batches, so its
+decisions (and the order records written ahead of them) go out in the next produce
+request while the other agents' writes keep lingering.
 """
 
 from __future__ import annotations
@@ -62,6 +68,20 @@ class AdaptiveLinger:
             if accumulator is not None:
                 accumulator._linger_time = linger_s
         log.debug("producer linger %.0f ms", linger_s * 1000)
+
+
+def send_held(app: AppT) -> None:
+    """Send every batch the producers hold now, lingering or not; do not wait for it."""
+    for producer in aiokafka_producers(app):
+        accumulator = getattr(producer, "_message_accumulator", None)
+        if accumulator is None:
+            continue
+        for batches in accumulator._batches.values():
+            for batch in batches:
+                batch._builder.close()  # no linger left: the sender takes it next
+        waiter = accumulator._waiter_future
+        if not waiter.done():
+            waiter.set_result(None)
 
 
 def aiokafka_producers(app: AppT) -> Iterable[Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from redfire.streams import linger as linger_module
 from redfire.streams.linger import AdaptiveLinger
@@ -36,3 +37,20 @@ async def test_the_linger_follows_the_send_rate(monkeypatch: pytest.MonkeyPatch)
 def test_equal_lingers_switch_nothing() -> None:
     linger = AdaptiveLinger(SimpleNamespace(), idle_ms=1, busy_ms=1, busy_rate=1000)  # type: ignore[arg-type]
     assert not linger.enabled
+
+
+async def test_send_held_sends_lingering_batches_at_once() -> None:
+    producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9", linger_ms=5000)
+    accumulator = producer._message_accumulator
+    app: Any = SimpleNamespace(producer=SimpleNamespace(_producer=producer))
+    tp = TopicPartition("order_decisions", 0)
+    await accumulator.add_message(tp, b"k", b"decision", timeout=1)
+    batch = accumulator._batches[tp][0]
+    # As after the sender's last drain: it waits on a fresh future until there is work.
+    waiter = accumulator._waiter_future = asyncio.get_running_loop().create_future()
+    assert batch.remaining_linger() is not None  # it would linger for 5 s
+
+    linger_module.send_held(app)
+
+    assert batch.remaining_linger() is None  # the sender's next drain takes it
+    assert waiter.done()  # and the sender is woken for it
