@@ -43,7 +43,7 @@ from redfire.state.pruner import Pruner
 from redfire.state.unit import Delivered, StaleUnit
 from redfire.state.worker import StateTables, WorkerState
 from redfire.streams.durability import faust_durability_options, prepare_cluster
-from redfire.streams.fetching import pause_written_changelogs, set_fetch_limits
+from redfire.streams.fetching import AdaptiveFetch, pause_written_changelogs
 from redfire.streams.handoff import install_fast_hand_off
 from redfire.streams.linger import AdaptiveLinger, send_held
 from redfire.streams.sensor import install_sensor
@@ -296,15 +296,21 @@ def build_engine(settings: Settings) -> Engine:
 def register_lifecycle(engine: Engine) -> None:
     """Load owned state after each recovery; forget it when partitions are revoked."""
     app, state, names = engine.app, engine.state, engine.topics.names
+    settings = engine.settings
+    fetch = AdaptiveFetch(
+        app,
+        idle=(settings.fetch_max_wait_ms, settings.fetch_min_bytes),
+        busy=(settings.fetch_busy_max_wait_ms, settings.fetch_busy_min_bytes),
+        busy_rate=settings.fetch_busy_rate,
+    )
 
     async def on_recovered() -> None:
         actives = app.assignor.assigned_actives()
         accounts = {tp.partition for tp in actives if tp.topic == names.orders}
         symbols = {tp.partition for tp in actives if tp.topic == names.ticks}
         state.on_recovered(accounts, symbols)
-        settings = engine.settings
-        set_fetch_limits(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
-        install_fast_hand_off(app)
+        fetch.reset()
+        install_fast_hand_off(app, fetch.fetched if fetch.enabled else None)
         await pause_written_changelogs(app)
         engine.heap.freeze_soon()  # the state just loaded lives as long as its partitions
 

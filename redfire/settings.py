@@ -148,6 +148,13 @@ class Settings(BaseSettings):
     # A fetch returns once it has this many bytes (or fetch_max_wait_ms passed): more
     # records per fetch, fewer fetches and less CPU per event, each order a little later.
     fetch_min_bytes: int = Field(default=1, ge=1, le=1_048_576)
+    # Above this many records a second handed to the agents, fetches wait for this many
+    # bytes or at most this long instead: fewer fetch answers to decode when records are
+    # always waiting (``redfire.streams.fetching.AdaptiveFetch``). Equal to the two
+    # above: off.
+    fetch_busy_rate: float = Field(default=2500.0, gt=0)
+    fetch_busy_min_bytes: int = Field(default=4096, ge=1, le=1_048_576)
+    fetch_busy_max_wait_ms: int = Field(default=3, ge=1, le=1500)
     # Collect and freeze the worker's long-lived objects this often (redfire.heap), so
     # no garbage collection walks the whole state while orders wait; 0 = off.
     gc_freeze_s: float = Field(default=10.0, ge=0)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from faust.types import AppT
@@ -34,8 +34,9 @@ _EVENT_WAIT = asyncio.Event.wait.__code__
 class FastHandOff:
     """The consumer's ``wait_first``, with a fast path for the per-record hand-off."""
 
-    def __init__(self, consumer: Any) -> None:
+    def __init__(self, consumer: Any, on_record: Callable[[], None] | None = None) -> None:
         self.consumer = consumer
+        self.on_record = on_record  # told of every record handed over
         self.original = consumer.wait_first
         self.interrupt: asyncio.Future[Any] | None = None
 
@@ -71,6 +72,8 @@ class FastHandOff:
             return results
         callback, suspend = coros
         suspend.close()  # never awaited: the shared interrupt task stands for it
+        if self.on_record is not None:
+            self.on_record()
         try:
             waiting_on = callback.send(None)
         except StopIteration as finished:  # handed over without waiting
@@ -135,11 +138,11 @@ class _Resumed:
                 return finished.value
 
 
-def install_fast_hand_off(app: AppT) -> None:
+def install_fast_hand_off(app: AppT, on_record: Callable[[], None] | None = None) -> None:
     """Give the app's consumer the fast hand-off (once)."""
     consumer = app.consumer
     if isinstance(getattr(consumer, "_redfire_hand_off", None), FastHandOff):
         return
-    hand_off = FastHandOff(consumer)
+    hand_off = FastHandOff(consumer, on_record)
     consumer._redfire_hand_off = hand_off  # type: ignore[attr-defined]
     consumer.wait_first = hand_off.wait_first  # type: ignore[attr-defined]

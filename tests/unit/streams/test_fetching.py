@@ -7,11 +7,13 @@ from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiokafka import TopicPartition
 from faust.types import TP
 
 from redfire.settings import Settings
-from redfire.streams.fetching import pause_written_changelogs, set_fetch_limits
+from redfire.streams import fetching
+from redfire.streams.fetching import AdaptiveFetch, pause_written_changelogs, set_fetch_limits
 
 
 class KafkaConsumer:
@@ -71,3 +73,34 @@ def test_the_fetch_wait_and_minimum_reach_aiokafkas_fetcher() -> None:
 
     assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (5, 8192)
     assert Settings().fetch_min_bytes == 1  # aiokafka's own default: off unless asked for
+
+
+def test_fetches_wait_longer_while_records_come_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    fetcher = SimpleNamespace(_fetch_max_wait_ms=1500, _fetch_min_bytes=1)
+    kafka = SimpleNamespace(_fetcher=fetcher)
+    app: Any = SimpleNamespace(consumer=SimpleNamespace(_thread=SimpleNamespace(_consumer=kafka)))
+    clock = [1000.0]
+    monkeypatch.setattr(fetching.time, "monotonic", lambda: clock[0])
+    fetch = AdaptiveFetch(app, idle=(20, 1), busy=(3, 4096), busy_rate=1000)
+    fetch.reset()
+    assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (20, 1)
+
+    def hand_over(records: int, seconds: float) -> None:
+        for _ in range(records):
+            clock[0] += seconds / records
+            fetch.fetched()
+
+    hand_over(50, 0.5)  # 100 records/s
+    assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (20, 1)
+    hand_over(300, 0.2)  # 1,500 records/s
+    assert fetch.busy and (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (3, 4096)
+    hand_over(20, 0.4)  # 50 records/s
+    assert not fetch.busy and (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (20, 1)
+    hand_over(300, 0.2)
+    fetch.reset()  # a recovery: idle again, whatever the rate was
+    assert not fetch.busy and (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (20, 1)
+
+
+def test_equal_fetch_settings_switch_nothing() -> None:
+    fetch = AdaptiveFetch(SimpleNamespace(), idle=(20, 1), busy=(20, 1), busy_rate=1000)  # type: ignore[arg-type]
+    assert not fetch.enabled
