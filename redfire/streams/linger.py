@@ -12,9 +12,10 @@ records a second over the last window, ``busy_ms`` above it.
 aiokafka reads the linger when it opens a batch (``MessageAccumulator._linger_time``; no
 public setter), so a change applies from the next batch on.
 
-A decision need not wait out the linger at all: ``send_held`` closes the batches the
-producers hold and wakes their sender, as aiokafka's own ``flush_for_commit`` does, without
-waiting for the delivery. The order agent calls it after each of its batches, so its
+A decision need not wait out the linger at all: ``send_held`` ends the linger of the
+batches the producers hold and wakes their sender (aiokafka's ``flush_for_commit`` closes
+them instead, which would make the next record for the same partition wait for the drain),
+without waiting for the delivery. The order agent calls it after each of its batches, so its
 decisions (and the order records written ahead of them) go out in the next produce
 request while the other agents' writes keep lingering.
 """
@@ -78,7 +79,10 @@ def send_held(app: AppT) -> None:
             continue
         for batches in accumulator._batches.values():
             for batch in batches:
-                batch._builder.close()  # no linger left: the sender takes it next
+                # No linger left: the sender's next drain takes it. The batch stays open,
+                # so a record sent meanwhile joins it rather than waiting for the drain
+                # (aiokafka keeps one produce request in flight per broker).
+                batch._linger_time = 0.0
         waiter = accumulator._waiter_future
         if not waiter.done():
             waiter.set_result(None)

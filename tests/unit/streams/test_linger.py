@@ -54,3 +54,6 @@ async def test_send_held_sends_lingering_batches_at_once() -> None:
 
     assert batch.remaining_linger() is None  # the sender's next drain takes it
     assert waiter.done()  # and the sender is woken for it
+    # A record sent before that drain joins the same batch instead of waiting for it.
+    await asyncio.wait_for(accumulator.add_message(tp, b"k", b"next", timeout=1), 1)
+    assert list(accumulator._batches[tp]) == [batch] and batch.record_count == 2
