@@ -36,14 +36,14 @@ records a second the fetch waits for ``REDFIRE_FETCH_BUSY_MIN_BYTES`` or at most
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from aiokafka import TopicPartition
 from faust.types import AppT
 
+from redfire.streams.rate import BusyRate
+
 log = logging.getLogger(__name__)
-RATE_WINDOW_S = 0.1  # how often the record rate is looked at
 
 
 def consumer_thread(app: AppT) -> tuple[Any, Any] | None:
@@ -101,33 +101,23 @@ class AdaptiveFetch:
         self.app = app
         self.idle = idle
         self.busy_limits = busy
-        self.busy_count = busy_rate * RATE_WINDOW_S
-        self.busy = False
-        self.count = 0
-        self.window_ends = 0.0
+        self.rate = BusyRate(busy_rate)
 
     @property
     def enabled(self) -> bool:
         return self.busy_limits != self.idle
 
+    @property
+    def busy(self) -> bool:
+        return self.rate.busy
+
     def reset(self) -> None:
         """Apply the idle settings (after each recovery: aiokafka's fetcher is new)."""
-        self.busy = False
-        self.count = 0
-        self.window_ends = time.monotonic() + RATE_WINDOW_S
+        self.rate.reset()
         set_fetch_limits(self.app, *self.idle)
 
     def fetched(self) -> None:
         """Note one record handed over; at the end of each window, apply what its rate calls for."""
-        self.count += 1
-        now = time.monotonic()
-        if now < self.window_ends:
-            return
-        elapsed = RATE_WINDOW_S + now - self.window_ends
-        busy = self.count * RATE_WINDOW_S / elapsed >= self.busy_count
-        self.count = 0
-        self.window_ends = now + RATE_WINDOW_S
-        if busy != self.busy:
-            self.busy = busy
-            set_fetch_limits(self.app, *(self.busy_limits if busy else self.idle))
-            log.debug("fetch settings %s", "busy" if busy else "idle")
+        if self.rate.note():
+            set_fetch_limits(self.app, *(self.busy_limits if self.busy else self.idle))
+            log.debug("fetch settings %s", "busy" if self.busy else "idle")

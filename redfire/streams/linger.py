@@ -23,14 +23,14 @@ request while the other agents' writes keep lingering.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from faust.types import AppT
 
+from redfire.streams.rate import BusyRate
+
 log = logging.getLogger(__name__)
-WINDOW_S = 0.1  # how often the rate is looked at
 
 
 class AdaptiveLinger:
@@ -40,28 +40,20 @@ class AdaptiveLinger:
         self.app = app
         self.idle_s = idle_ms / 1000
         self.busy_s = busy_ms / 1000
-        self.busy_count = busy_rate * WINDOW_S
-        self.busy = False
-        self.count = 0
-        self.window_ends = 0.0
+        self.rate = BusyRate(busy_rate)
 
     @property
     def enabled(self) -> bool:
         return self.busy_s != self.idle_s
 
+    @property
+    def busy(self) -> bool:
+        return self.rate.busy
+
     def sent(self) -> None:
         """Note one record sent; at the end of each window, set the linger its rate calls for."""
-        self.count += 1
-        now = time.monotonic()
-        if now < self.window_ends:
-            return
-        elapsed = WINDOW_S + now - self.window_ends
-        busy = self.count * WINDOW_S / elapsed >= self.busy_count
-        self.count = 0
-        self.window_ends = now + WINDOW_S
-        if busy != self.busy:
-            self.busy = busy
-            self.apply(self.busy_s if busy else self.idle_s)
+        if self.rate.note():
+            self.apply(self.busy_s if self.rate.busy else self.idle_s)
 
     def apply(self, linger_s: float) -> None:
         for producer in aiokafka_producers(self.app):

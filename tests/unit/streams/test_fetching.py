@@ -12,7 +12,7 @@ from aiokafka import TopicPartition
 from faust.types import TP
 
 from redfire.settings import Settings
-from redfire.streams import fetching
+from redfire.streams import rate
 from redfire.streams.fetching import AdaptiveFetch, pause_written_changelogs, set_fetch_limits
 
 
@@ -80,7 +80,7 @@ def test_fetches_wait_longer_while_records_come_fast(monkeypatch: pytest.MonkeyP
     kafka = SimpleNamespace(_fetcher=fetcher)
     app: Any = SimpleNamespace(consumer=SimpleNamespace(_thread=SimpleNamespace(_consumer=kafka)))
     clock = [1000.0]
-    monkeypatch.setattr(fetching.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(rate.time, "monotonic", lambda: clock[0])
     fetch = AdaptiveFetch(app, idle=(20, 1), busy=(3, 4096), busy_rate=1000)
     fetch.reset()
     assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (20, 1)

@@ -10,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from redfire.streams import linger as linger_module
+from redfire.streams import rate
 from redfire.streams.linger import AdaptiveLinger
 
 
@@ -19,7 +20,7 @@ async def test_the_linger_follows_the_send_rate(monkeypatch: pytest.MonkeyPatch)
     app: Any = SimpleNamespace(producer=SimpleNamespace(_producer=producer))
     linger = AdaptiveLinger(app, idle_ms=1, busy_ms=5, busy_rate=1000)
     clock = [1000.0]
-    monkeypatch.setattr(linger_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(rate.time, "monotonic", lambda: clock[0])
 
     def send(records: int, seconds: float) -> None:
         for _ in range(records):
