@@ -56,19 +56,14 @@ class AdaptiveLinger:
             self.apply(self.busy_s if self.rate.busy else self.idle_s)
 
     def apply(self, linger_s: float) -> None:
-        for producer in aiokafka_producers(self.app):
-            accumulator = getattr(producer, "_message_accumulator", None)
-            if accumulator is not None:
-                accumulator._linger_time = linger_s
+        for accumulator in accumulators(self.app):
+            accumulator._linger_time = linger_s
         log.debug("producer linger %.0f ms", linger_s * 1000)
 
 
 def send_held(app: AppT) -> None:
     """Send every batch the producers hold now, lingering or not; do not wait for it."""
-    for producer in aiokafka_producers(app):
-        accumulator = getattr(producer, "_message_accumulator", None)
-        if accumulator is None:
-            continue
+    for accumulator in accumulators(app):
         for batches in accumulator._batches.values():
             for batch in batches:
                 # No linger left: the sender's next drain takes it. The batch stays open,
@@ -80,10 +75,16 @@ def send_held(app: AppT) -> None:
             waiter.set_result(None)
 
 
-def aiokafka_producers(app: AppT) -> Iterable[Any]:
-    """Yield the aiokafka producers behind faust's: the plain one and any transactional."""
+def accumulators(app: AppT) -> Iterable[Any]:
+    """Yield the record accumulators of the aiokafka producers behind faust's.
+
+    That is the plain producer's and any transactional one's (exactly_once).
+    """
     producer = app.producer
     plain = getattr(producer, "_producer", None)
-    if plain is not None:
-        yield plain
-    yield from getattr(producer, "_transaction_producers", {}).values()
+    producers = [plain] if plain is not None else []
+    producers += getattr(producer, "_transaction_producers", {}).values()
+    for each in producers:
+        accumulator = getattr(each, "_message_accumulator", None)
+        if accumulator is not None:
+            yield accumulator
