@@ -23,10 +23,10 @@ from redfire.risk.market_rules import RestingOrder
 from redfire.risk.positions import MONEY_CONTEXT, ZERO, Position
 from redfire.risk.rules import RuleState
 from redfire.risk.vocabulary import TradingState
+from redfire.state.deadlines import DueIndex
 from redfire.state.flow import AccountFlow
 from redfire.state.records import AccountRecord, OrderRecord, PositionEntry
 
-NEVER = 2**62
 # The alerts an account keeps for GET /accounts/{a}/risk and its report (seed 002: the last 10).
 RECENT_ALERTS = 10
 
@@ -47,7 +47,7 @@ class AccountAggregate:
         # symbol → order id → live order: the orders a new one could cross, or share T+1 with.
         self.live_by_symbol: dict[str, dict[str, OrderRecord]] = {}
         self.reserved = ZERO
-        self._earliest_deadline = NEVER
+        self._due = DueIndex()
         self.flow = AccountFlow()
         self.rule_states: dict[str, RuleState] = {}
         # The scheduled stress run: when it last ran and its worst loss (a rule metric).
@@ -154,13 +154,12 @@ class AccountAggregate:
         if before is not None:
             self.reserved = MONEY_CONTEXT.subtract(self.reserved, before.reserved)
             self._unindex(before, order_id)
+            self._due.remove(before.deadline, order_id)
         if record.is_live:
             self.live[order_id] = record
             self.live_by_symbol.setdefault(record.order.symbol, {})[order_id] = record
             self.reserved = MONEY_CONTEXT.add(self.reserved, record.reserved)
-            self._earliest_deadline = min(self._earliest_deadline, record.deadline)
-        elif before is not None and before.deadline <= self._earliest_deadline:
-            self._earliest_deadline = min((r.deadline for r in self.live.values()), default=NEVER)
+            self._due.add(record.deadline, order_id)
         if self.reserved < ZERO:
             self.reserved = ZERO
 
@@ -203,12 +202,7 @@ class AccountAggregate:
 
     def due_orders(self, ts: int) -> list[OrderRecord]:
         """Return the live orders whose deadline is at or before ``ts`` (O(1) if none)."""
-        if self._earliest_deadline > ts:
-            return []
-        return sorted(
-            (r for r in self.live.values() if r.deadline <= ts),
-            key=lambda r: (r.deadline, r.order.order_id if r.order else ""),
-        )
+        return [self.live[order_id] for order_id in self._due.due(ts)]
 
     # --------------------------------------------------------------- durable
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+
 from redfire.risk.lifecycle import OrderLifecycle, OrderType, TimeInForce
 
 NEVER = 2**62
@@ -28,3 +30,49 @@ class Deadlines:
         if order.time_in_force == TimeInForce.DAY:
             return self.next_session_end(order.ts_created)
         return NEVER
+
+
+class DueIndex:
+    """An account's live orders by deadline: the earliest at once, the due ones by deadline.
+
+    Every fill that ends an order, and every cancel, removes one entry in O(1); a scan of
+    every live order then would cost each fill O(live orders), and a desk keeps thousands
+    resting. Orders that never expire (NEVER) are not held.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[int, set[str]] = {}
+        # Every deadline held, as a heap; entries whose deadline has no order left are
+        # dropped when they reach the top.
+        self._heap: list[int] = []
+
+    def add(self, deadline: int, order_id: str) -> None:
+        if deadline >= NEVER:
+            return
+        ids = self._ids.get(deadline)
+        if ids is None:
+            ids = self._ids[deadline] = set()
+            heapq.heappush(self._heap, deadline)
+        ids.add(order_id)
+
+    def remove(self, deadline: int, order_id: str) -> None:
+        ids = self._ids.get(deadline)
+        if ids is None:
+            return
+        ids.discard(order_id)
+        if not ids:
+            del self._ids[deadline]
+
+    def earliest(self) -> int:
+        """Return the earliest deadline of a held order (NEVER when none)."""
+        heap, ids = self._heap, self._ids
+        while heap and heap[0] not in ids:
+            heapq.heappop(heap)
+        return heap[0] if heap else NEVER
+
+    def due(self, ts: int) -> list[str]:
+        """Return the ids of the orders due at ``ts``, by deadline then id."""
+        if self.earliest() > ts:
+            return []
+        due = [(d, i) for d, ids in self._ids.items() if d <= ts for i in ids]
+        return [order_id for _deadline, order_id in sorted(due)]

@@ -113,6 +113,30 @@ def test_ioc_order_expires_at_its_deadline(engine: Engine) -> None:
     assert float(account.reserved) == 100 * 100.0  # o2 only
 
 
+def test_ioc_order_expires_after_an_earlier_one_was_filled(engine: Engine) -> None:
+    engine.orders(order("o1", order_type="IOC"), order("o2", order_type="IOC", ts=T0 + 5))
+    engine.fills(
+        {
+            "fill_id": "f1",
+            "order_id": "o1",
+            "account": "ACC1",
+            "symbol": "AAPL",
+            "side": "BUY",
+            "qty": 100,
+            "price": 100.0,
+            "ts": T0 + 2,
+        }
+    )
+    account = engine.state.account("ACC1")
+    assert list(account.live) == ["o2"]
+
+    before_o2_due = T0 + 5 + engine.settings.ioc_timeout_ms - 1
+    engine.orders(order("o3", ts=before_o2_due))
+    assert "o2" in account.live
+    engine.orders(order("o4", ts=before_o2_due + 2))
+    assert set(account.live) == {"o3", "o4"}
+
+
 def test_undelivered_decision_fails_the_batch(engine: Engine) -> None:
     engine.producer.fail_topics.add(engine.names.order_decisions)
 
