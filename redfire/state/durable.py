@@ -9,9 +9,10 @@ checkpoint and Kafka Streams' record cache):
 
 * the value goes to the partition's RocksDB (a ``WriteBatch`` per flush),
 * one changelog record is produced to the same partition,
-* once the flush's records are delivered, the highest changelog offset of each
-  partition is stored as faust's "persisted offset", so recovery reads on from
-  there exactly as it does for faust's own writes (``redfire.state.unit``).
+* once the flush's records are delivered, the values reach RocksDB together with
+  the highest changelog offset of each partition, stored as faust's "persisted
+  offset" in the same write, so recovery reads on from there exactly as it does
+  for faust's own writes (``redfire.state.unit``).
 
 The values are the same JSON objects faust's ``json`` serializer would store,
 so faust's recovery, standby replicas and global-table readers keep working.
@@ -55,8 +56,9 @@ class PartitionStore(Protocol):
         """Make a write visible to reads now; return its sequence number for ``apply``."""
         ...
 
-    def apply(self, partition: int, writes: list[StagedWrite]) -> None:
-        """Persist staged writes, in order (their changelog records are delivered)."""
+    def apply(self, partition: int, writes: list[StagedWrite], offset: int | None) -> None:
+        """Persist staged writes, in order (their changelog records are delivered), and
+        ``offset`` as the partition's persisted changelog offset, in one atomic write."""
         ...
 
     def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]: ...
@@ -86,8 +88,9 @@ class MemoryPartitionStore:
         self.write(partition, items)  # nothing survives a crash of an in-process test
         return 0
 
-    def apply(self, partition: int, writes: list[StagedWrite]) -> None:
-        return None
+    def apply(self, partition: int, writes: list[StagedWrite], offset: int | None) -> None:
+        if offset is not None:
+            self.offsets[partition] = offset
 
     def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
         yield from list(self.data[partition].items())

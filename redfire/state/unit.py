@@ -212,8 +212,7 @@ class UnitOfWork:
             await self._deliver(changelogs, outputs)
             if previous is not None:
                 await asyncio.shield(previous)
-            apply_local(local)
-            persist_offsets_of(changelogs)
+            apply_local(local, changelogs)
         finally:
             if not applied.done():
                 applied.set_result(None)
@@ -239,8 +238,11 @@ class UnitOfWork:
             changelog.offset = int(result.offset)
 
 
-def apply_local(local: list[_LocalWrite]) -> None:
-    """Apply a unit's local writes, in order, one batch per table partition."""
+def apply_local(local: list[_LocalWrite], changelogs: list[_Changelog]) -> None:
+    """Apply a unit's local writes, in order, one batch per table partition, each with the
+    partition's highest delivered changelog offset (faust's "persisted offset"): the values
+    and the offset recovery reads on from reach the store in one atomic write."""
+    offsets = highest_offsets(changelogs)
     grouped: dict[tuple[int, int], tuple[DurableTable, int, list[StagedWrite]]] = {}
     for write in local:
         slot = (id(write.table), write.partition)
@@ -248,17 +250,21 @@ def apply_local(local: list[_LocalWrite]) -> None:
         if found is None:
             found = grouped[slot] = (write.table, write.partition, [])
         found[2].append((write.items, write.sequence))
-    for table, partition, writes in grouped.values():
-        table.store.apply(partition, writes)
+    for slot, (table, partition, writes) in grouped.items():
+        highest = offsets.pop(slot, None)
+        table.store.apply(partition, writes, None if highest is None else highest[1])
+    for (_table_id, partition), (table, offset) in offsets.items():
+        table.store.persist_offset(partition, offset)
 
 
-def persist_offsets_of(changelogs: list[_Changelog]) -> None:
-    """Record the highest delivered changelog offset of each table partition."""
+def highest_offsets(
+    changelogs: list[_Changelog],
+) -> dict[tuple[int, int], tuple[DurableTable, int]]:
+    """Return the highest delivered changelog offset of each table partition."""
     highest: dict[tuple[int, int], tuple[DurableTable, int]] = {}
     for changelog in changelogs:
         slot = (id(changelog.table), changelog.partition)
         current = highest.get(slot)
         if current is None or changelog.offset > current[1]:
             highest[slot] = (changelog.table, changelog.offset)
-    for (_table_id, partition), (table, offset) in highest.items():
-        table.store.persist_offset(partition, offset)
+    return highest

@@ -4,7 +4,8 @@ faust's RocksDB store keeps one database per partition and reads the
 partition of a write from the current event; the engine writes a batch's keys
 after the batch, knowing each key's partition, so it goes to the partition's
 database directly (a ``WriteBatch`` per flush) and records the changelog offset
-the way faust's delivery callback would (``set_persisted_offset``). The
+as faust's delivery callback would (``set_persisted_offset``), in the same batch:
+the values and the offset recovery reads on from are never stored apart. The
 ``memory://`` store has no partitions: it is one dict, filtered by key owner.
 """
 
@@ -43,10 +44,11 @@ class FaustPartitionStore:
             staged[key] = (self._sequence, value)
         return self._sequence
 
-    def apply(self, partition: int, writes: list[StagedWrite]) -> None:
+    def apply(self, partition: int, writes: list[StagedWrite], offset: int | None) -> None:
         """Write staged writes to the local store, in order, as one batch (their changelog
-        records are delivered): one RocksDB write for a unit's many orders, not one each."""
-        self.write(partition, [item for items, _sequence in writes for item in items])
+        records are delivered): one RocksDB write for a unit's many orders, not one each,
+        which also stores ``offset`` as the persisted changelog offset when given."""
+        self.write(partition, [item for items, _sequence in writes for item in items], offset)
         staged = self._staged.get(partition)
         if staged is None:
             return
@@ -75,7 +77,9 @@ class FaustPartitionStore:
         raw: bytes | None = store.data.get(key)
         return raw
 
-    def write(self, partition: int, items: list[tuple[bytes, bytes | None]]) -> None:
+    def write(
+        self, partition: int, items: list[tuple[bytes, bytes | None]], offset: int | None = None
+    ) -> None:
         store = self._store
         if not self._is_rocksdb:
             for key, value in items:
@@ -83,8 +87,13 @@ class FaustPartitionStore:
                     store.data.pop(key, None)
                 else:
                     store.data[key] = value
+            if offset is not None:
+                self.persist_offset(partition, offset)
             return
         batch = rocksdict.WriteBatch(raw_mode=True)
+        if offset is not None:
+            # faust's set_persisted_offset, in the same batch as the values it covers.
+            batch.put(store.offset_key, str(offset).encode())
         for key, value in items:
             if value is None:
                 batch.delete(key)
