@@ -224,18 +224,33 @@ class UnitOfWork:
             return
         pending = [c.delivery for c in changelogs] + outputs
         try:
-            results = await asyncio.wait_for(
-                asyncio.gather(*pending), timeout=self.delivery_timeout_s
-            )
+            # In turn, not gathered: a produce answer settles a whole batch of records, so
+            # after the first wait the rest are done and cost no callback and no loop turn.
+            async with asyncio.timeout(self.delivery_timeout_s):
+                results = [await delivery for delivery in pending]
         except TimeoutError as exc:
+            quiet_failures(pending)
             raise DeliveryFailed(
                 f"{len(pending)} records not delivered within {self.delivery_timeout_s:.0f} s "
                 "(REDFIRE_DELIVERY_TIMEOUT_S); is a partition without a leader?"
             ) from exc
         except Exception as exc:
+            quiet_failures(pending)
             raise DeliveryFailed(f"a record could not be delivered: {exc!r}") from exc
         for changelog, result in zip(changelogs, results[: len(changelogs)], strict=True):
             changelog.offset = int(result.offset)
+
+
+def quiet_failures(pending: list[Awaitable[Delivered]]) -> None:
+    """Mark the other deliveries' failures as seen: the first one is reported, as one."""
+    for delivery in pending:
+        if isinstance(delivery, asyncio.Future):
+            delivery.add_done_callback(_seen)
+
+
+def _seen(delivery: asyncio.Future[Delivered]) -> None:
+    if not delivery.cancelled():
+        delivery.exception()
 
 
 def apply_local(local: list[_LocalWrite], changelogs: list[_Changelog]) -> None:
