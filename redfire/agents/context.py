@@ -39,10 +39,15 @@ class AgentContext:
         state = self.state
         return UnitOfWork(self.producer, self.settings.delivery_timeout_s, lambda: state.epoch)
 
-    def encode(self, record: object, schema_name: str) -> bytes:
-        """Encode an output record in the configured wire format."""
+    def encode(
+        self, record: object, schema_name: str, jsonable: codec.JsonDict | None = None
+    ) -> bytes:
+        """Encode an output record in the configured wire format; ``jsonable`` is the
+        record's ``codec.to_jsonable`` when the caller has made it already."""
         if self.settings.output_format == "avro":
             return codec.encode_avro(record, schema_name)
+        if jsonable is not None:
+            return codec.dump_json(jsonable)
         return codec.encode_json(record)
 
     @property

@@ -86,12 +86,13 @@ class OrderDesk:
             return repeated
         verdict = self.pretrade.evaluate(account, order, duplicate=record is not None)
         decision = self.decision_for(order, verdict, started_ns)
+        jsonable = codec.to_jsonable(decision)  # once: for the record and the output
         if record is None:
             opened = self.open_order(order, verdict) if not verdict.reasons else None
-            decisions = {order.ts: codec.to_jsonable(decision)}
+            decisions = {order.ts: jsonable}
             stored = OrderRecord(opened, decisions, fx_rate=reservation_rate(verdict.fx_rate))
             await self.save(account, stored, order.order_id, uow)
-        await self.emit(decision, uow)
+        await self.emit(decision, uow, jsonable)
         return decision
 
     def open_order(self, order: OrderRequest, verdict: Verdict) -> lifecycle.OrderLifecycle | None:
@@ -149,10 +150,11 @@ class OrderDesk:
         decision = self.decision_with(
             order, reasons, verdict.var_before, verdict.var_after, started_ns, verdict.notes
         )
-        decisions = record.with_decision(order.ts, codec.to_jsonable(decision))
+        jsonable = codec.to_jsonable(decision)
+        decisions = record.with_decision(order.ts, jsonable)
         stored = replace(record, order=changed, decisions=decisions)
         await self.save(account, stored, order.order_id, uow)
-        await self.emit(decision, uow)
+        await self.emit(decision, uow, jsonable)
         return decision
 
     # --------------------------------------------------------------- CANCEL
@@ -252,12 +254,14 @@ class OrderDesk:
             notes=notes,
         )
 
-    async def emit(self, decision: OrderDecision, uow: UnitOfWork) -> None:
+    async def emit(
+        self, decision: OrderDecision, uow: UnitOfWork, jsonable: codec.JsonDict | None = None
+    ) -> None:
         """Publish a decision and count it."""
         await uow.emit(
             self.ctx.names.order_decisions,
             decision.account.encode(),
-            self.ctx.encode(decision, "order_decision"),
+            self.ctx.encode(decision, "order_decision", jsonable),
             self.state.partition_of(decision.account),
         )
         metrics.DECISIONS.labels(decision.decision).inc()
