@@ -242,7 +242,8 @@ class UnitOfWork:
 
 
 def quiet_failures(pending: list[Awaitable[Delivered]]) -> None:
-    """Mark the other deliveries' failures as seen: the first one is reported, as one."""
+    """Mark every delivery's failure as seen once it comes: the unit reports one for all,
+    and asyncio would log each unseen one when it is collected."""
     for delivery in pending:
         if isinstance(delivery, asyncio.Future):
             delivery.add_done_callback(_seen)
