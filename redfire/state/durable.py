@@ -63,8 +63,6 @@ class PartitionStore(Protocol):
 
     def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]: ...
 
-    def persist_offset(self, partition: int, offset: int) -> None: ...
-
 
 class MemoryPartitionStore:
     """A partitioned dict: the store of in-process tests."""
@@ -94,9 +92,6 @@ class MemoryPartitionStore:
 
     def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
         yield from list(self.data[partition].items())
-
-    def persist_offset(self, partition: int, offset: int) -> None:
-        self.offsets[partition] = offset
 
 
 @dataclass

@@ -257,7 +257,9 @@ def _seen(delivery: asyncio.Future[Delivered]) -> None:
 def apply_local(local: list[_LocalWrite], changelogs: list[_Changelog]) -> None:
     """Apply a unit's local writes, in order, one batch per table partition, each with the
     partition's highest delivered changelog offset (faust's "persisted offset"): the values
-    and the offset recovery reads on from reach the store in one atomic write."""
+    and the offset recovery reads on from reach the store in one atomic write. Every
+    changelog record goes with a local write of its table partition (``_write``, ``flush``),
+    so every offset has its batch."""
     offsets = highest_offsets(changelogs)
     grouped: dict[tuple[int, int], tuple[DurableTable, int, list[StagedWrite]]] = {}
     for write in local:
@@ -267,20 +269,13 @@ def apply_local(local: list[_LocalWrite], changelogs: list[_Changelog]) -> None:
             found = grouped[slot] = (write.table, write.partition, [])
         found[2].append((write.items, write.sequence))
     for slot, (table, partition, writes) in grouped.items():
-        highest = offsets.pop(slot, None)
-        table.store.apply(partition, writes, None if highest is None else highest[1])
-    for (_table_id, partition), (table, offset) in offsets.items():
-        table.store.persist_offset(partition, offset)
+        table.store.apply(partition, writes, offsets.get(slot))
 
 
-def highest_offsets(
-    changelogs: list[_Changelog],
-) -> dict[tuple[int, int], tuple[DurableTable, int]]:
+def highest_offsets(changelogs: list[_Changelog]) -> dict[tuple[int, int], int]:
     """Return the highest delivered changelog offset of each table partition."""
-    highest: dict[tuple[int, int], tuple[DurableTable, int]] = {}
+    highest: dict[tuple[int, int], int] = {}
     for changelog in changelogs:
         slot = (id(changelog.table), changelog.partition)
-        current = highest.get(slot)
-        if current is None or changelog.offset > current[1]:
-            highest[slot] = (changelog.table, changelog.offset)
+        highest[slot] = max(highest.get(slot, -1), changelog.offset)
     return highest

@@ -1,8 +1,8 @@
 """Whether a stream of events runs above a given rate, judged over short windows.
 
 The producer's linger and the consumer's fetch settings both switch with how fast
-records go by (``redfire.streams.linger``, ``redfire.streams.fetching``): counting is one
-increment per record, and the clock is read only to see whether a window has ended.
+records go by (``redfire.streams.linger``, ``redfire.streams.fetching``): each record
+costs one increment and one read of the monotonic clock, to see whether a window ended.
 """
 
 from __future__ import annotations
