@@ -7,11 +7,11 @@ batch of parts, and evaluates FIRM-scope rules on it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
+from redfire import jsonio
 from redfire.agents.context import AgentContext
 from redfire.agents.intake import Envelope
 from redfire.agents.monitor import SUMMED, RuleRunner, constant, set_var_gauges
@@ -69,7 +69,7 @@ class FirmDesk:
         latest_ts = 0
         for envelope in envelopes:
             try:
-                part = json.loads(envelope.value or b"")
+                part = jsonio.loads(envelope.value or b"")
                 key = str(int(part["partition"]))
                 latest_ts = max(latest_ts, int(part["ts"]))
             except (ValueError, KeyError, TypeError) as exc:

@@ -17,7 +17,6 @@ and a pass that finds nothing changed costs almost nothing.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -26,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from redfire import metrics
+from redfire import jsonio, metrics
 from redfire.agents.alerts import publish_alert
 from redfire.agents.context import AgentContext
 from redfire.agents.emergency import EmergencyStop, StopCause
@@ -263,7 +262,7 @@ class Monitor:
             await uow.emit(
                 self.ctx.names.firm_exposures,
                 FIRM.encode(),
-                json.dumps(totals.body()).encode(),
+                jsonio.dumps(totals.body()),
                 self.state.partition_of(FIRM),
             )
         try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import math
 import struct
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 import fastavro
 
+from redfire import jsonio
 from redfire.risk.instruments import (
     Instrument,
     InstrumentError,
@@ -138,7 +138,7 @@ def _tick_batch_items(raw: bytes | None, limits: Limits) -> list[Any] | None:
         items = _parse_avro(raw, batch).get("ticks")
     elif raw.lstrip()[:1] == b"[":
         try:
-            items = json.loads(raw.decode())
+            items = jsonio.loads(raw)
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidRecord("undecodable", f"tick batch is not JSON: {exc}") from exc
         except RecursionError as exc:  # json's C scanner recurses once per nesting level
@@ -180,7 +180,7 @@ def _parse_avro(raw: bytes, avro: AvroSchema) -> JsonDict:
 
 def _parse_json(raw: bytes) -> JsonDict:
     try:
-        value = json.loads(raw.decode())
+        value = jsonio.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRecord("undecodable", f"neither Avro nor JSON: {exc}") from exc
     except RecursionError as exc:  # json's C scanner recurses once per nesting level
@@ -411,7 +411,7 @@ def encode_json(record: object) -> bytes:
 
 def dump_json(value: JsonDict) -> bytes:
     """Encode JSON-ready primitives compactly."""
-    return json.dumps(value, separators=(",", ":")).encode()
+    return jsonio.dumps(value)
 
 
 def encode_avro(record: object, schema_name: str) -> bytes:

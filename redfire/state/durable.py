@@ -20,11 +20,12 @@ so faust's recovery, standby replicas and global-table readers keep working.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from redfire import jsonio
 
 JsonValue = dict[str, Any]
 # A staged write: its (key, value or None) items and the sequence ``stage`` gave it.
@@ -35,13 +36,13 @@ def encode_value(value: JsonValue | None) -> bytes | None:
     """Return the bytes faust's ``json`` value serializer would store."""
     if value is None:
         return None
-    return json.dumps(value, separators=(",", ":")).encode()
+    return jsonio.dumps(value)
 
 
 def decode_value(raw: bytes | None) -> JsonValue | None:
     if raw is None:
         return None
-    value = json.loads(raw)
+    value = jsonio.loads(raw)
     return value if isinstance(value, dict) else None
 
 
