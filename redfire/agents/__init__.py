@@ -24,6 +24,7 @@ from redfire.agents.intake import Envelope
 from redfire.agents.market import MarketDesk
 from redfire.agents.monitor import Monitor
 from redfire.agents.orders import OrderDesk
+from redfire.streams.delivery import install_raw_delivery
 from redfire.streams.topics import Topics
 
 DeskHandler = Callable[[Sequence[Envelope]], Awaitable[Awaitable[None]]]
@@ -81,6 +82,7 @@ def register_agents(app: AppT, topics: Topics, desks: Desks, ctx: AgentContext) 
     """Subscribe every desk to its topic; concurrency 1 (faust #606 commits past in-flight)."""
     settings = ctx.settings
     window = settings.batch_window_ms
+    install_raw_delivery(app)
     _agent(app, topics.ticks, "market", desks.market.handle, settings.batch_max_events, window)
     _agent(app, topics.orders, "orders", desks.orders.handle, settings.order_batch_max_events)
     _agent(app, topics.fills, "fills", desks.fills.handle, settings.batch_max_events, window)
