@@ -155,8 +155,12 @@ class FaustProducer:
     ) -> Awaitable[Delivered]:
         if self.linger is not None:
             self.linger.sent()
-        future: Awaitable[Delivered] = await self.app.producer.send(
-            topic, key, value, partition, None, None
+        # The aiokafka producer faust's ``Producer.send`` uses when given no transactional
+        # id, called directly: faust's wrapper adds, per record, a signal no one here
+        # listens to and header and timestamp conversions for arguments never given.
+        producer: Any = self.app.producer
+        future: Awaitable[Delivered] = await producer._ensure_producer().send(
+            topic, value, key=key, partition=partition
         )
         return future
 
