@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
+from faust.utils import json as faust_json
 
 from redfire import jsonio
 
@@ -48,3 +50,13 @@ def test_bad_input_raises_what_json_raised() -> None:
 def test_a_value_json_cannot_write_is_refused() -> None:
     with pytest.raises(TypeError):
         jsonio.dumps({"when": object()})
+
+
+def test_a_numpy_scalar_is_written_as_json_writes_it() -> None:
+    assert jsonio.dumps({"var": np.float64(1.5)}) == b'{"var":1.5}'
+
+
+def test_fausts_own_json_still_writes_numpy_scalars() -> None:
+    # faust switches its JSON (every web response) to orjson when that is installed,
+    # and orjson refuses numpy scalars: the risk routes answer with numpy floats.
+    assert faust_json.dumps({"var": np.float64(1.5)}) == '{"var":1.5}'
