@@ -58,5 +58,5 @@ def test_a_numpy_scalar_is_written_as_json_writes_it() -> None:
 
 def test_fausts_own_json_still_writes_numpy_scalars() -> None:
     # faust switches its JSON (every web response) to orjson when that is installed,
-    # and orjson refuses numpy scalars: the risk routes answer with numpy floats.
+    # and orjson refuses numpy scalars: a route handed one would answer with an error.
     assert faust_json.dumps({"var": np.float64(1.5)}) == '{"var":1.5}'
