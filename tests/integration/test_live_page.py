@@ -249,10 +249,12 @@ async def test_page_shows_the_account_with_its_var_after_a_fill_and_the_socket_p
         assert snapshot["var_99"] and snapshot["var_99"] > 0, snapshot
         assert snapshot["gross_exposure"] == pytest.approx(100 * SYMBOLS["AAPL"])
 
-        # The page shows the account with its VaR (the text the table renders).
+        # The page shows the account with its VaR (the text the table renders). The row may
+        # still hold the flat book's 0 from before the fill (the browser can trail the
+        # socket listener above): wait for the fill's snapshot, not the first number.
         shown = await page.wait_for(
             f"(() => {{ const t = {row_text(TRADER, 'var99')};"
-            " return t && t !== '—' ? t : null; })()",
+            " return t && t !== '—' && parseFloat(t.replace(/,/g, '')) > 0 ? t : null; })()",
             SNAPSHOT_DEADLINE_S,
             f"{TRADER} row with VaR99",
         )
