@@ -65,6 +65,7 @@ from common import (
     produce_all,
     producer,
     running,
+    sched_seconds,
     send,
     verdict,
 )
@@ -125,14 +126,20 @@ class Phase:
     latencies_ms: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     late_sends_ms: list[float] = field(default_factory=list)
-    worker_cpu: float = math.nan  # share of one core the worker used while pacing
+    # Shares of one core while pacing, over all threads: what the engine (the echo or
+    # the worker) and the broker ran, and how long they waited runnable for a core.
+    engine_cpu: float = math.nan
+    engine_wait: float = math.nan
+    broker_cpu: float = math.nan
+    broker_wait: float = math.nan
 
     def summary(self) -> dict[str, float]:
         out = latency_summary(self.latencies_ms)
         out["sent"] = float(len(self.sent))
         out["answered"] = float(len(self.latencies_ms))
         out["pacing_p99_ms"] = percentile(self.late_sends_ms, 99)
-        out["worker_cpu"] = self.worker_cpu
+        out["engine_cpu"], out["engine_wait"] = self.engine_cpu, self.engine_wait
+        out["broker_cpu"], out["broker_wait"] = self.broker_cpu, self.broker_wait
         return out
 
 
@@ -250,7 +257,8 @@ def run_phase(
     rate: float,
     order_topic: str,
     ticks_per_order: int,
-    worker: BenchWorker | None = None,
+    engine_pid: int,
+    broker_pid: int | None,
     tick_topic: str = "ticks",
 ) -> Phase:
     """Pace one phase, then wait for its answers (at most DRAIN_S)."""
@@ -258,7 +266,9 @@ def run_phase(
     receiver.phase = phase
     prod = producer(bootstrap, **{"linger.ms": 0})
     feed = MixedFeed(seed=zlib.crc32(name.encode()), tag=name)
-    cpu_before, started = (worker.cpu_seconds() if worker else math.nan), time.monotonic()
+    engine_before = sched_seconds(engine_pid)
+    broker_before = sched_seconds(broker_pid) if broker_pid else (math.nan, math.nan)
+    started = time.monotonic()
     pace(
         prod,
         feed,
@@ -270,8 +280,13 @@ def run_phase(
         ticks_per_order=ticks_per_order,
         tick_topic=tick_topic,
     )
-    if worker is not None:
-        phase.worker_cpu = (worker.cpu_seconds() - cpu_before) / (time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    engine_after = sched_seconds(engine_pid)
+    broker_after = sched_seconds(broker_pid) if broker_pid else (math.nan, math.nan)
+    phase.engine_cpu = (engine_after[0] - engine_before[0]) / elapsed
+    phase.engine_wait = (engine_after[1] - engine_before[1]) / elapsed
+    phase.broker_cpu = (broker_after[0] - broker_before[0]) / elapsed
+    phase.broker_wait = (broker_after[1] - broker_before[1]) / elapsed
     deadline = time.monotonic() + DRAIN_S
     while len(phase.latencies_ms) < len(phase.sent) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -279,9 +294,17 @@ def run_phase(
     log(
         f"{name}: {int(stats['answered'])}/{int(stats['sent'])} answered, "
         f"p50 {stats['p50']:.2f} ms, p99 {stats['p99']:.2f} ms, max {stats['max']:.1f} ms, "
-        f"worker CPU {stats['worker_cpu']:.0%}"
+        f"CPU: engine {cpu_cell(stats['engine_cpu'], stats['engine_wait'])}, "
+        f"broker {cpu_cell(stats['broker_cpu'], stats['broker_wait'])}"
     )
     return phase
+
+
+def cpu_cell(ran: float, waited: float) -> str:
+    """'ran% (waited%)' of one core, or '-' where /proc could not tell."""
+    if math.isnan(ran):
+        return "-"
+    return f"{ran:.0%}" + ("" if math.isnan(waited) else f" ({waited:.0%})")
 
 
 def start_echo(bootstrap: str, partitions: int) -> subprocess.Popen[bytes]:
@@ -461,12 +484,14 @@ def main() -> None:
         try:
             receiver = Receiver(bootstrap, ECHO_OUT, None)
             receiver.start()
+            pids = {"engine_pid": echo.pid, "broker_pid": broker.node.pid}
             run_phase(bootstrap, receiver, "echo-warm", seconds=3, rate=first_rate,
-                      order_topic=ECHO_IN, ticks_per_order=2, tick_topic=ECHO_TICKS)  # fmt: skip
+                      order_topic=ECHO_IN, ticks_per_order=2, tick_topic=ECHO_TICKS,
+                      **pids)  # fmt: skip
             for level, (rate, ticks) in loads.items():
                 phases[f"echo-{level}"] = run_phase(
                     bootstrap, receiver, f"echo-{level}", seconds=args.seconds, rate=rate,
-                    order_topic=ECHO_IN, ticks_per_order=ticks, tick_topic=ECHO_TICKS,
+                    order_topic=ECHO_IN, ticks_per_order=ticks, tick_topic=ECHO_TICKS, **pids,
                 )  # fmt: skip
             receiver.stopping.set()
             receiver.join(10)
@@ -487,13 +512,14 @@ def main() -> None:
             fills = producer(bootstrap, **{"linger.ms": 0})
             receiver = Receiver(bootstrap, "order_decisions", fills)
             receiver.start()
+            pids = {"engine_pid": worker.pid, "broker_pid": broker.node.pid}
             run_phase(bootstrap, receiver, "rf-warm", seconds=3, rate=first_rate,
-                      order_topic="orders", ticks_per_order=2, worker=worker)  # fmt: skip
+                      order_topic="orders", ticks_per_order=2, **pids)  # fmt: skip
             for level, (rate, ticks) in loads.items():
                 before = loop_lag_buckets(worker)
                 phases[f"rf-{level}"] = run_phase(
                     bootstrap, receiver, f"rf-{level}", seconds=args.seconds, rate=rate,
-                    order_topic="orders", ticks_per_order=ticks, worker=worker,
+                    order_topic="orders", ticks_per_order=ticks, **pids,
                 )  # fmt: skip
                 lags[level] = bucket_quantile(before, loop_lag_buckets(worker), 0.99)
             receiver.stopping.set()
@@ -517,14 +543,18 @@ def main() -> None:
         "monitoring is on (snapshots, rules, scheduled stress, firm stage). Latencies in ms "
         "from just before `produce()` to arrival at a consumer in the same process; about "
         "half of the approved orders are filled back. Unanswered = no answer within "
-        f"{DRAIN_S:g} s after the phase. Distribution: [`latency.png`]({args.plot.name})."
+        f"{DRAIN_S:g} s after the phase. Distribution: [`latency.png`]({args.plot.name}). "
+        "CPU: the share of one core the engine (the echo or the worker, all threads) and the "
+        "broker ran while the phase was paced, and in brackets the share they waited "
+        "runnable for a core (`/proc/<pid>/task/*/schedstat`): a large wait means the "
+        "machine, not the engine, set the pace."
     )
     report.line()
     report.line(
         "| path | load | sent | answered | p50 | p95 | p99 | max | p99 / echo p99 "
-        "| worker CPU | loop lag p99 |"
+        "| engine CPU (waiting) | broker CPU (waiting) | loop lag p99 |"
     )
-    report.line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    report.line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for level in loads:
         echo_stats, rf = summaries[f"echo-{level}"], summaries[f"rf-{level}"]
         for name, stats in (("bare echo (aiokafka)", echo_stats), ("RedFire decision", rf)):
@@ -536,7 +566,9 @@ def main() -> None:
                 f"| {name} | {level} | {int(stats['sent'])} | {int(stats['answered'])} "
                 f"| {stats['p50']:.2f} | {stats['p95']:.2f} | {p99} | {stats['max']:.1f} "
                 + (f"| {ratio:.2f}× | " if complete else "| ∞ | ")
-                + ("-" if math.isnan(stats["worker_cpu"]) else f"{stats['worker_cpu']:.0%}")
+                + cpu_cell(stats["engine_cpu"], stats["engine_wait"])
+                + " | "
+                + cpu_cell(stats["broker_cpu"], stats["broker_wait"])
                 + (" | - |" if math.isnan(lag) else f" | ≤ {lag * 1000:g} ms |")
             )
     report.line()

@@ -425,12 +425,23 @@ def cpu_seconds(pid: int) -> float:
 
 
 def sched_seconds(pid: int) -> tuple[float, float]:
-    """(ran on a CPU, waited runnable for a CPU) seconds of the process's main thread."""
+    """(ran on a CPU, waited runnable for a CPU) seconds of all the process's live threads.
+
+    The wait is time the process could have run but every core was busy: on a shared
+    machine it tells a slow engine from a starved one. Threads that ended are not counted.
+    """
+    ran = waited = 0
     try:
-        ran, waited, _slices = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
-    except (OSError, ValueError):
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
         return math.nan, math.nan
-    return int(ran) / 1e9, int(waited) / 1e9
+    for task in tasks:
+        try:
+            fields = (task / "schedstat").read_text().split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        ran, waited = ran + int(fields[0]), waited + int(fields[1])
+    return ran / 1e9, waited / 1e9
 
 
 @dataclass
