@@ -133,7 +133,10 @@ class AccountAggregate:
             self.book_moves.append((symbol, qty - held))  # a move, or an open (held 0)
         else:
             self.drop_book()
-        self.foreign = None
+        if (held == 0.0) != (qty == 0.0):
+            # The held symbols changed, so may the foreign ones. A fill that only moves a
+            # holding keeps the cache: each order after a fill rebuilt it otherwise.
+            self.foreign = None
 
     def drop_book(self) -> None:
         """Have the VaR book rebuilt at its next use."""

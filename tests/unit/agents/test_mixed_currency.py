@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from redfire.agents.pretrade import PreTrade
 from redfire.web.views import risk_body
 from tests.support.engine import Engine, build_engine
 from tests.support.fx_model import CNY_ACCOUNT, independent
@@ -141,3 +142,41 @@ def test_complete_risk_route_counts_cash_in_every_currency(
     leverage = engine.state.config.limits_for("CN1").max_leverage
     assert limits["buying_power"]["limit"] == pytest.approx(expected["cash"] * leverage)
     assert report["risk"]["var_99"] == pytest.approx(expected["var_99"], rel=1e-9)
+
+
+def test_valuation_follows_fills_that_move_close_and_open_foreign_holdings(
+    account: tuple[Engine, History],
+) -> None:
+    """The pre-trade valuation caches which holdings are foreign; fills must keep it true."""
+    engine, _history = account
+    cn1 = engine.state.account("CN1")
+    pretrade = PreTrade(engine.state, daily_bars=True)
+    live = BOOK.live
+    rate = {"USD": live["USDCNY"], "HKD": live["HKDCNY"]}
+
+    def gross() -> float:
+        fx = engine.state.market.convert("USD", "CNY")
+        return pretrade.valuation(cn1, "MSFT", fx).gross
+
+    def fill(n: int, symbol: str, side: str, qty: float) -> None:
+        engine.fills(
+            {
+                "fill_id": f"f-more-{n}",
+                "order_id": f"o-more-{n}",
+                "account": "CN1",
+                "symbol": symbol,
+                "side": side,
+                "qty": qty,
+                "price": live[symbol],
+                "fee": 0.0,
+                "ts": engine.now_ms,
+            }
+        )
+
+    fill(1, "0700.HK", "SELL", 1000)  # closes one: what is cached now holds MSFT only
+    assert gross() == pytest.approx(100 * live["MSFT"] * rate["USD"], rel=1e-12)
+    fill(2, "MSFT", "BUY", 50)  # moves a holding
+    msft = 150 * live["MSFT"] * rate["USD"]
+    assert gross() == pytest.approx(msft, rel=1e-12)
+    fill(3, "0700.HK", "BUY", 500)  # opens it again: valued in HKD, converted
+    assert gross() == pytest.approx(msft + 500 * live["0700.HK"] * rate["HKD"], rel=1e-12)
