@@ -267,7 +267,7 @@ def run_phase(
     prod = producer(bootstrap, **{"linger.ms": 0})
     feed = MixedFeed(seed=zlib.crc32(name.encode()), tag=name)
     engine_before = sched_seconds(engine_pid)
-    broker_before = sched_seconds(broker_pid) if broker_pid else (math.nan, math.nan)
+    broker_before = sched_seconds(broker_pid)
     started = time.monotonic()
     pace(
         prod,
@@ -282,7 +282,7 @@ def run_phase(
     )
     elapsed = time.monotonic() - started
     engine_after = sched_seconds(engine_pid)
-    broker_after = sched_seconds(broker_pid) if broker_pid else (math.nan, math.nan)
+    broker_after = sched_seconds(broker_pid)
     phase.engine_cpu = (engine_after[0] - engine_before[0]) / elapsed
     phase.engine_wait = (engine_after[1] - engine_before[1]) / elapsed
     phase.broker_cpu = (broker_after[0] - broker_before[0]) / elapsed
@@ -345,12 +345,10 @@ def checks_cost(orders: int = 20_000) -> dict[str, float]:
     from redfire.app import build_state
     from redfire.risk.bars import ReturnWindow
     from redfire.risk.checks import failures
-    from redfire.risk.positions import Position, to_decimal
     from redfire.schemas.records import OrderRequest
     from redfire.settings import Settings
     from redfire.state.market import PriceMark
     from redfire.state.memory import memory_tables
-    from redfire.state.records import PositionEntry
 
     state = build_state(Settings(var_window=250), memory_tables())
     state.on_recovered(set(range(state.partitions)), set())
@@ -363,11 +361,9 @@ def checks_cost(orders: int = 20_000) -> dict[str, float]:
         state.market.mirror_window(name, window.to_dict())
         state.market.prices[name] = PriceMark(price, now)
     account = state.account("ACC-001")
-    account.record.cash = to_decimal(50_000_000)
+    fund(account)
     for name, price in SYMBOLS.items():
-        qty = float(rng.integers(-2000, 2000))
-        position = Position(to_decimal(qty), to_decimal(price), to_decimal(0), to_decimal(0))
-        account.set_position(name, PositionEntry(position))
+        hold(account, name, float(rng.integers(-2000, 2000)), price)
     pretrade = PreTrade(state, daily_bars=True)
     limits = state.config.limits_for(account.name)
     picks = rng.integers(0, len(names), orders)
@@ -403,6 +399,23 @@ def checks_cost(orders: int = 20_000) -> dict[str, float]:
     }
 
 
+def fund(account: Any) -> None:
+    """Give ``account`` cash enough that no order of the benchmark fails buying power."""
+    from redfire.risk.positions import to_decimal
+
+    account.record.cash = to_decimal(50_000_000)
+
+
+def hold(account: Any, symbol: str, qty: float, price: float) -> None:
+    """Set ``account``'s position in ``symbol`` as the fill agent does (``set_position``)."""
+    from redfire.risk.positions import Position, to_decimal
+    from redfire.state.records import PositionEntry
+
+    zero = to_decimal(0)
+    position = Position(to_decimal(qty), to_decimal(price), zero, zero)
+    account.set_position(symbol, PositionEntry(position))
+
+
 def orders_after_fills(pretrade: Any, account: Any, orders: int, now: int) -> list[float]:
     """µs per order when, as in the worker under load, a fill changed the account just
     before and half the orders are in symbols it does not hold.
@@ -411,29 +424,18 @@ def orders_after_fills(pretrade: Any, account: Any, orders: int, now: int) -> li
     them (``set_position``, as the fill agent does), so the order pays the move of the
     account's VaR book; an order in a symbol not held pays for that symbol's window.
     """
-    from redfire.risk.positions import Position, to_decimal
     from redfire.schemas.records import OrderRequest
-    from redfire.state.records import PositionEntry
 
     names = list(SYMBOLS)
     held = names[: len(names) // 2]
-    account.record.cash = to_decimal(50_000_000)
+    fund(account)
     for name in held:
-        account.set_position(
-            name,
-            PositionEntry(
-                Position(to_decimal(500), to_decimal(SYMBOLS[name]), to_decimal(0), to_decimal(0))
-            ),
-        )
+        hold(account, name, 500, SYMBOLS[name])
     rng = np.random.default_rng(4)
     timings: list[float] = []
     for i in range(orders):
         filled = held[i % len(held)]
-        qty = 500 + int(rng.integers(1, 50)) * 5
-        position = Position(
-            to_decimal(qty), to_decimal(SYMBOLS[filled]), to_decimal(0), to_decimal(0)
-        )
-        account.set_position(filled, PositionEntry(position))
+        hold(account, filled, 500 + int(rng.integers(1, 50)) * 5, SYMBOLS[filled])
         symbol = names[int(rng.integers(0, len(names)))]
         order = OrderRequest(
             order_id=f"f-{i}", account=account.name, symbol=symbol, side="BUY",

@@ -424,13 +424,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-def sched_seconds(pid: int) -> tuple[float, float]:
+def sched_seconds(pid: int | None) -> tuple[float, float]:
     """(ran on a CPU, waited runnable for a CPU) seconds of all the process's live threads.
 
     The wait is time the process could have run but every core was busy: on a shared
     machine it tells a slow engine from a starved one. Threads that ended are not counted.
+    NaN for no process (``None``) or one /proc does not show.
     """
     ran = waited = 0
+    if pid is None:
+        return math.nan, math.nan
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
