@@ -21,6 +21,14 @@ DECISION_LATENCY = Histogram(
     "Time from reading an order request to emitting its decision",
     buckets=(50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.5),
 )
+# Measured against the record's Kafka timestamp, set by the producer's clock unless the topic
+# uses LogAppendTime: skew between hosts shows here, so a negative wait is counted as zero.
+ORDER_WAIT = Histogram(
+    "redfire_order_wait_seconds",
+    "Time from an order request's Kafka record timestamp to the order agent reading it: "
+    "how far behind the worker is before the checks start",
+    buckets=(1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 ILLEGAL_TRANSITIONS = Counter(
     "redfire_illegal_transitions_total", "Order lifecycle transitions refused", ["event"]
 )

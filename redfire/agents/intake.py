@@ -41,13 +41,15 @@ class Envelope:
     offset: int
     key: bytes | None
     value: bytes | None
+    # The Kafka record's timestamp in seconds since the epoch (None where a test makes one).
+    timestamp: float | None = None
 
     @classmethod
     def of(cls, event: EventT[Any]) -> Envelope:
         message = event.message
         value = message.value if isinstance(message.value, bytes) else None
         key = message.key if isinstance(message.key, bytes) or message.key is None else None
-        return cls(message.topic, message.partition, message.offset, key, value)
+        return cls(message.topic, message.partition, message.offset, key, value, message.timestamp)
 
     def key_text(self) -> str | None:
         """Return the key as text, or None when there is none or it is not UTF-8."""

@@ -52,12 +52,23 @@ class OrderDesk:
     async def handle(self, envelopes: Sequence[Envelope]) -> Awaitable[None]:
         uow = self.ctx.unit()
         await self.intake.process(
-            envelopes, uow, lambda order, _: self.on_order(order, time.perf_counter_ns(), uow)
+            envelopes, uow, lambda order, envelope: self.on_order(order, self.begin(envelope), uow)
         )
         delivered = await uow.flush()
         uow.send_now()  # a decision waits for no linger (redfire.streams.linger)
         self.intake.publish_counts()
         return delivered
+
+    @staticmethod
+    def begin(envelope: Envelope) -> int:
+        """Count how long the request waited to be read; return when its handling starts.
+
+        The wait is the backlog before the checks (``redfire_order_wait_seconds``); the
+        decision latency histogram starts here and covers only the checks and the writes.
+        """
+        if envelope.timestamp is not None:
+            metrics.ORDER_WAIT.observe(max(0.0, time.time() - envelope.timestamp))
+        return time.perf_counter_ns()
 
     async def on_order(self, order: OrderRequest, started_ns: int, uow: UnitOfWork) -> None:
         """Handle one request: expire what is due, then cancel, replace or decide."""

@@ -225,6 +225,8 @@ def test_live_prometheus_scrapes_a_worker_and_the_shipped_rules_fire_on_real_dat
         series(prometheus, 'redfire_events_total{outcome="accepted"} > 0')
         series(prometheus, 'redfire_rejections_total{check="buying_power"} > 0')
         series(prometheus, "redfire_decision_latency_seconds_bucket")
+        # Every order request read counts its wait from the record's Kafka timestamp.
+        series(prometheus, f"redfire_order_wait_seconds_count >= {len(order_ids)}")
         return True
 
     eventually(redfire_series, timeout=30, interval=0.5, message="redfire_* series")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from faust.types.tuples import Message
+from prometheus_client import REGISTRY
 
+from redfire.agents.intake import Envelope
 from redfire.state.unit import DeliveryFailed
 from tests.support.engine import Engine, build_engine
 
@@ -60,6 +66,44 @@ def test_order_record_reaches_the_changelog_before_its_decision(engine: Engine) 
     record_at = topics.index("changelog-orders")
     decision_at = topics.index(engine.names.order_decisions)
     assert record_at < decision_at
+
+
+def order_wait() -> tuple[float, float, float]:
+    """(count, sum, count within 1 s) of redfire_order_wait_seconds so far."""
+    name = "redfire_order_wait_seconds"
+    count = REGISTRY.get_sample_value(f"{name}_count") or 0.0
+    total = REGISTRY.get_sample_value(f"{name}_sum") or 0.0
+    within = REGISTRY.get_sample_value(f"{name}_bucket", {"le": "1.0"}) or 0.0
+    return count, total, within
+
+
+def test_order_wait_counts_the_time_since_the_record_was_written(engine: Engine) -> None:
+    count, total, within = order_wait()
+    behind = engine.envelope(engine.names.orders, "ACC1", order("o1"))
+    # A producer whose clock runs ahead: counted as no wait, not as a negative one.
+    ahead = engine.envelope(engine.names.orders, "ACC1", order("o2", ts=T0 + 2))
+    written = time.time()
+    envelopes = [
+        dataclasses.replace(behind, timestamp=written - 2.0),
+        dataclasses.replace(ahead, timestamp=written + 60.0),
+    ]
+    engine.run(engine.desks.orders.handle(envelopes))
+
+    assert [d["decision"] for d in engine.decisions()] == ["APPROVED", "APPROVED"]
+    grown_count, grown_total, grown_within = (
+        b - a for a, b in zip((count, total, within), order_wait(), strict=True)
+    )
+    assert grown_count == 2
+    assert grown_within == 1  # the one ahead, at zero
+    assert 2.0 <= grown_total < 2.0 + (time.time() - written)
+
+
+def test_envelope_carries_the_kafka_record_timestamp() -> None:
+    message = Message("orders", 3, 41, 1_700_000_000.25, 0, None, b"ACC1", b"{}", None)
+
+    envelope = Envelope.of(SimpleNamespace(message=message))  # type: ignore[arg-type]
+
+    assert envelope == Envelope("orders", 3, 41, b"ACC1", b"{}", 1_700_000_000.25)
 
 
 def test_redelivered_order_gets_its_first_decision_again(engine: Engine) -> None:
