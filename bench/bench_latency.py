@@ -450,12 +450,21 @@ def orders_after_fills(pretrade: Any, account: Any, orders: int, now: int) -> li
 # --------------------------------------------------------------------------- main
 
 
-def loop_lag_buckets(worker: BenchWorker) -> dict[float, float]:
-    """Cumulative counts of redfire_event_loop_lag_seconds by bucket bound, from /metrics."""
+# The worker's histograms read before and after each phase: how late the loop probe woke,
+# and how long orders waited to be read (the backlog before the checks).
+HISTOGRAMS = ("redfire_event_loop_lag_seconds", "redfire_order_wait_seconds")
+
+
+def histogram_buckets(worker: BenchWorker) -> dict[str, dict[float, float]]:
+    """Cumulative counts by bucket bound of each of HISTOGRAMS, from /metrics."""
     found = worker.metrics()
+    return {name: buckets_of(found, name) for name in HISTOGRAMS}
+
+
+def buckets_of(found: dict[str, float], name: str) -> dict[float, float]:
     buckets = {}
     for series, value in found.items():
-        if series.startswith("redfire_event_loop_lag_seconds_bucket{"):
+        if series.startswith(f"{name}_bucket{{"):
             bound = series.split('le="', 1)[1].split('"', 1)[0]
             buckets[math.inf if bound == "+Inf" else float(bound)] = value
     return buckets
@@ -472,6 +481,12 @@ def bucket_quantile(before: dict[float, float], after: dict[float, float], q: fl
         if count >= q * total:
             return bound
     return math.inf
+
+
+def bound_cell(seconds: float) -> str:
+    if math.isnan(seconds):
+        return " | -"
+    return " | above the top bucket" if math.isinf(seconds) else f" | ≤ {seconds * 1000:g} ms"
 
 
 def plot(phases: dict[str, Phase], levels: list[str], path: Path) -> None:
@@ -520,6 +535,7 @@ def main() -> None:
         loads[f"{float(rate):g}+{float(rate) * int(ticks):g}"] = (float(rate), int(ticks))
     phases: dict[str, Phase] = {}
     lags: dict[str, float] = {}
+    waits: dict[str, float] = {}
     first_rate = min(rate for rate, _ in loads.values())
 
     with kafka_broker("latency") as broker:
@@ -563,12 +579,16 @@ def main() -> None:
             run_phase(bootstrap, receiver, "rf-warm", seconds=3, rate=first_rate,
                       order_topic="orders", ticks_per_order=2, **pids)  # fmt: skip
             for level, (rate, ticks) in loads.items():
-                before = loop_lag_buckets(worker)
+                before = histogram_buckets(worker)
                 phases[f"rf-{level}"] = run_phase(
                     bootstrap, receiver, f"rf-{level}", seconds=args.seconds, rate=rate,
                     order_topic="orders", ticks_per_order=ticks, **pids,
                 )  # fmt: skip
-                lags[level] = bucket_quantile(before, loop_lag_buckets(worker), 0.99)
+                after = histogram_buckets(worker)
+                lag, wait = (bucket_quantile(before[n], after[n], 0.99) for n in HISTOGRAMS)
+                lags[level], waits[level] = lag, wait
+                log(f"rf-{level}: in the worker, p99 loop lag ≤ {lag * 1000:g} ms, "
+                    f"p99 wait to be read ≤ {wait * 1000:g} ms")  # fmt: skip
             receiver.stopping.set()
             receiver.join(10)
             fills.flush(10)
@@ -579,7 +599,12 @@ def main() -> None:
     checks = checks_cost()
     summaries = {name: phase.summary() for name, phase in phases.items()}
     plot(phases, list(loads), args.plot)
-    report.figures = {"phases": summaries, "checks": checks, "loop_lag_p99_s": lags}
+    report.figures = {
+        "phases": summaries,
+        "checks": checks,
+        "loop_lag_p99_s": lags,
+        "order_wait_p99_s": waits,
+    }
 
     report.line("### Order → decision latency (real Kafka, loopback)")
     report.line()
@@ -594,21 +619,25 @@ def main() -> None:
         "CPU: the share of one core the engine (the echo or the worker, all threads) and the "
         "broker ran while the phase was paced, and in brackets the share they waited "
         "runnable for a core (`/proc/<pid>/task/*/schedstat`): a large wait means the "
-        "machine, not the engine, set the pace."
+        "machine, not the engine, set the pace. Loop lag and order wait: p99 bucket bounds of "
+        "the worker's `redfire_event_loop_lag_seconds` and `redfire_order_wait_seconds` "
+        "(record timestamp → the order agent reading it) over the phase, from `/metrics`."
     )
     report.line()
     report.line(
         "| path | load | sent | answered | p50 | p95 | p99 | max | p99 / echo p99 "
-        "| engine CPU (waiting) | broker CPU (waiting) | loop lag p99 |"
+        "| engine CPU (waiting) | broker CPU (waiting) | loop lag p99 | order wait p99 |"
     )
-    report.line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    report.line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for level in loads:
         echo_stats, rf = summaries[f"echo-{level}"], summaries[f"rf-{level}"]
         for name, stats in (("bare echo (aiokafka)", echo_stats), ("RedFire decision", rf)):
             complete = stats["answered"] >= stats["sent"]
             ratio = stats["p99"] / echo_stats["p99"] if complete else math.inf
             p99 = f"{stats['p99']:.2f}" if complete else f"> {DRAIN_S * 1000:.0f} (unanswered)"
-            lag = lags.get(level, math.nan) if name.startswith("RedFire") else math.nan
+            redfire = name.startswith("RedFire")
+            lag = lags.get(level, math.nan) if redfire else math.nan
+            wait = waits.get(level, math.nan) if redfire else math.nan
             report.line(
                 f"| {name} | {level} | {int(stats['sent'])} | {int(stats['answered'])} "
                 f"| {stats['p50']:.2f} | {stats['p95']:.2f} | {p99} | {stats['max']:.1f} "
@@ -616,7 +645,9 @@ def main() -> None:
                 + cpu_cell(stats["engine_cpu"], stats["engine_wait"])
                 + " | "
                 + cpu_cell(stats["broker_cpu"], stats["broker_wait"])
-                + (" | - |" if math.isnan(lag) else f" | ≤ {lag * 1000:g} ms |")
+                + bound_cell(lag)
+                + bound_cell(wait)
+                + " |"
             )
     report.line()
     for level in loads:
