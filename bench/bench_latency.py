@@ -281,12 +281,8 @@ def run_phase(
         tick_topic=tick_topic,
     )
     elapsed = time.monotonic() - started
-    engine_after = sched_seconds(engine_pid)
-    broker_after = sched_seconds(broker_pid)
-    phase.engine_cpu = (engine_after[0] - engine_before[0]) / elapsed
-    phase.engine_wait = (engine_after[1] - engine_before[1]) / elapsed
-    phase.broker_cpu = (broker_after[0] - broker_before[0]) / elapsed
-    phase.broker_wait = (broker_after[1] - broker_before[1]) / elapsed
+    phase.engine_cpu, phase.engine_wait = shares(engine_before, sched_seconds(engine_pid), elapsed)
+    phase.broker_cpu, phase.broker_wait = shares(broker_before, sched_seconds(broker_pid), elapsed)
     deadline = time.monotonic() + DRAIN_S
     while len(phase.latencies_ms) < len(phase.sent) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -298,6 +294,13 @@ def run_phase(
         f"broker {cpu_cell(stats['broker_cpu'], stats['broker_wait'])}"
     )
     return phase
+
+
+def shares(
+    before: tuple[float, float], after: tuple[float, float], elapsed: float
+) -> tuple[float, float]:
+    """(ran, waited) between two ``sched_seconds`` readings, as shares of one core."""
+    return (after[0] - before[0]) / elapsed, (after[1] - before[1]) / elapsed
 
 
 def cpu_cell(ran: float, waited: float) -> str:
@@ -483,10 +486,11 @@ def bucket_quantile(before: dict[float, float], after: dict[float, float], q: fl
     return math.inf
 
 
-def bound_cell(seconds: float) -> str:
+def bound(seconds: float) -> str:
+    """A histogram quantile's bucket bound (from ``bucket_quantile``) as text."""
     if math.isnan(seconds):
-        return " | -"
-    return " | above the top bucket" if math.isinf(seconds) else f" | ≤ {seconds * 1000:g} ms"
+        return "-"
+    return "above the top bucket" if math.isinf(seconds) else f"≤ {seconds * 1000:g} ms"
 
 
 def plot(phases: dict[str, Phase], levels: list[str], path: Path) -> None:
@@ -587,8 +591,8 @@ def main() -> None:
                 after = histogram_buckets(worker)
                 lag, wait = (bucket_quantile(before[n], after[n], 0.99) for n in HISTOGRAMS)
                 lags[level], waits[level] = lag, wait
-                log(f"rf-{level}: in the worker, p99 loop lag ≤ {lag * 1000:g} ms, "
-                    f"p99 wait to be read ≤ {wait * 1000:g} ms")  # fmt: skip
+                log(f"rf-{level}: in the worker, p99 loop lag {bound(lag)}, "
+                    f"p99 wait to be read {bound(wait)}")  # fmt: skip
             receiver.stopping.set()
             receiver.join(10)
             fills.flush(10)
@@ -645,9 +649,7 @@ def main() -> None:
                 + cpu_cell(stats["engine_cpu"], stats["engine_wait"])
                 + " | "
                 + cpu_cell(stats["broker_cpu"], stats["broker_wait"])
-                + bound_cell(lag)
-                + bound_cell(wait)
-                + " |"
+                + f" | {bound(lag)} | {bound(wait)} |"
             )
     report.line()
     for level in loads:

@@ -431,13 +431,13 @@ def sched_seconds(pid: int | None) -> tuple[float, float]:
     machine it tells a slow engine from a starved one. Threads that ended are not counted.
     NaN for no process (``None``) or one /proc does not show.
     """
-    ran = waited = 0
     if pid is None:
         return math.nan, math.nan
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return math.nan, math.nan
+    ran = waited = 0
     for task in tasks:
         try:
             fields = (task / "schedstat").read_text().split()
